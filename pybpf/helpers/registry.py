@@ -1,0 +1,81 @@
+"""Helper functions by id and by name.
+
+A helper is a Python callable ``func(env, r1, r2, r3, r4, r5) -> int``.  ``env`` is the running
+program's environment (:class:`pybpf.vm.interpreter.Environment`): it gives the helper the memory
+model (``env.memory``) so pointer arguments are read and written through the same checks as the
+program's own loads and stores.  The return value goes to r0, reduced modulo 2**64, so a helper
+returns negative errno values as plain negative ints the way the kernel does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+HelperFunc = Callable[..., int]
+
+
+@dataclass(frozen=True)
+class Helper:
+    id: int
+    name: str
+    func: HelperFunc
+    doc: str = ""
+
+
+class HelperRegistry:
+    """A set of helpers.  Registries are cheap to copy so a program can get its own."""
+
+    def __init__(self, helpers: list[Helper] | None = None) -> None:
+        self._by_id: dict[int, Helper] = {}
+        self._by_name: dict[str, Helper] = {}
+        for h in helpers or ():
+            self.add(h)
+
+    def add(self, helper: Helper) -> Helper:
+        self._by_id[helper.id] = helper
+        self._by_name[helper.name] = helper
+        return helper
+
+    def register(self, id: int, name: str | None = None) -> Callable[[HelperFunc], HelperFunc]:
+        """Decorator form of :meth:`add`; the name defaults to the function's."""
+
+        def wrap(func: HelperFunc) -> HelperFunc:
+            self.add(Helper(id, name or func.__name__, func, (func.__doc__ or "").strip()))
+            return func
+
+        return wrap
+
+    def get(self, id: int) -> Helper | None:
+        return self._by_id.get(id)
+
+    def by_name(self, name: str) -> Helper | None:
+        return self._by_name.get(name)
+
+    def __contains__(self, id: object) -> bool:
+        return id in self._by_id
+
+    def __iter__(self) -> Iterator[Helper]:
+        return iter(sorted(self._by_id.values(), key=lambda h: h.id))
+
+    def copy(self) -> HelperRegistry:
+        return HelperRegistry(list(self._by_id.values()))
+
+
+def _ktime_get_ns(env: Any, *args: int) -> int:
+    """bpf_ktime_get_ns (id 5): CLOCK_MONOTONIC in nanoseconds."""
+    import time
+
+    return time.monotonic_ns()
+
+
+def default_registry() -> HelperRegistry:
+    """Helpers every program gets unless it asks for another set.
+
+    Id 5 is ``bpf_ktime_get_ns``, as in Linux.  The conformance suite calls helper 5 (with r1 = -1)
+    and only needs the call to return and the program to go on, which it does.
+    """
+    reg = HelperRegistry()
+    reg.add(Helper(5, "ktime_get_ns", _ktime_get_ns, "CLOCK_MONOTONIC in nanoseconds"))
+    return reg

@@ -1,0 +1,292 @@
+"""The reference interpreter.
+
+An :class:`Interpreter` holds one validated program, its helpers and a stack, and runs the
+program as many times as asked.  Instruction semantics come from :mod:`pybpf.isa.semantics`
+through the block translator in :mod:`pybpf.vm.codegen`; this module owns the machine state:
+registers, call frames, the instruction budget, helper dispatch and the regions of memory.
+
+Machine rules (RFC 9669 and Linux): 11 registers, r10 read-only and pointing one past the top of
+the current frame, 512 bytes of stack per frame, at most 8 frames, r6-r9 and r10 restored when a
+local call returns.  Registers the program has not been given start at zero, for determinism; a
+helper call leaves r1-r5 as they were (the verifier treats them as clobbered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pybpf.errors import BudgetExceededError, CallDepthError, HelperError, VMError
+from pybpf.helpers.registry import HelperRegistry, default_registry
+from pybpf.isa import semantics
+from pybpf.isa.instruction import Instruction, load_program, validate
+from pybpf.isa.opcodes import Form
+from pybpf.vm.codegen import CompiledProgram, compile_program
+from pybpf.vm.memory import Memory, Region
+
+STACK_SIZE = 512
+MAX_CALL_DEPTH = 8
+DEFAULT_BUDGET = 10_000_000
+M64 = semantics.M64
+
+PseudoResolver = Callable[[int, int, int, int], int]
+
+
+class ProgramAbort(Exception):
+    """Internal: ends the program at once with a given r0 (legacy packet loads past the end)."""
+
+    def __init__(self, r0: int) -> None:
+        self.r0 = r0
+
+
+@dataclass
+class TraceStep:
+    """One executed instruction, for ``--trace``."""
+
+    pc: int
+    regs_changed: dict[int, int]
+    stores: list[tuple[int, int, int]] = field(default_factory=list)  # (address, size, value)
+
+
+class Interpreter:
+    """Runs one program.
+
+    ``program`` is raw bytecode or a list of instruction slots; it is validated here, so an
+    Interpreter never holds malformed code.  ``budget`` bounds the instructions of one run
+    (counted per basic block, so a run stops at most one block after the budget is used up).
+    """
+
+    def __init__(
+        self,
+        program: bytes | bytearray | Sequence[Instruction],
+        *,
+        helpers: HelperRegistry | None = None,
+        budget: int = DEFAULT_BUDGET,
+        stack_size: int = STACK_SIZE,
+        max_call_depth: int = MAX_CALL_DEPTH,
+        memory: Memory | None = None,
+        pseudo_resolver: PseudoResolver | None = None,
+    ) -> None:
+        if isinstance(program, (bytes, bytearray)):
+            self.insns = load_program(program)
+        else:
+            self.insns = list(program)
+        self.forms: list[Form] = validate(self.insns)
+        self.helpers = helpers if helpers is not None else default_registry()
+        self.budget = budget
+        self.stack_size = stack_size
+        self.max_call_depth = max_call_depth
+        self.memory = memory if memory is not None else Memory()
+        self.stack = self.memory.add(Region("stack", stack_size * max_call_depth, kind="stack"))
+        # The program text is a region too, so that function addresses (lddw src 4, callx
+        # targets, bpf_loop callbacks) are real addresses; programs may not read or write it.
+        self.code = self.memory.add(
+            Region("code", b"".join(i.encode() for i in self.insns), kind="code", readable=False, writable=False)
+        )
+        self.pseudo_resolver = pseudo_resolver
+        self.packet: Region | None = None
+        self.pc = 0  # instruction being executed when a helper runs (for its errors)
+        self.regs: list[int] = [0] * 11
+        self._frames: list[tuple[int, int, int, int, int, int]] = []
+        self._compiled: CompiledProgram | None = None
+        self._blocks: list[Any] | None = None
+        self._lengths: list[int] | None = None
+        self.instructions_executed = 0
+
+    # -- running ------------------------------------------------------------------------------
+    def run(self, mem: bytes | bytearray | Region | None = None, *, r1: int | None = None, r2: int | None = None) -> int:
+        """Run from instruction 0 and return r0.
+
+        With ``mem`` (the conformance convention) r1 is the address of a writable copy of it and r2
+        its length; ``mem`` also serves as the packet for legacy packet loads.  Pass a
+        :class:`Region` to keep the program's writes visible to the caller.
+        """
+        region: Region | None = None
+        if mem is not None:
+            region = mem if isinstance(mem, Region) else Region("mem", bytearray(mem), kind="memory")
+            if region not in list(self.memory):
+                self.memory.add(region)
+        try:
+            self.packet = region
+            regs = [0] * 11
+            if region is not None:
+                regs[1] = region.base if region.size else 0
+                regs[2] = region.size
+            if r1 is not None:
+                regs[1] = r1 & M64
+            if r2 is not None:
+                regs[2] = r2 & M64
+            return self.execute(regs)
+        finally:
+            if region is not None and not isinstance(mem, Region):
+                self.memory.remove(region)
+                region.release()
+
+    def execute(self, regs: list[int], entry: int = 0) -> int:
+        """Run with the given initial registers (r10 is set here) and return r0."""
+        if self._blocks is None:
+            self._compiled = compile_program(self.insns, self.forms)
+            self._blocks = self._compiled.bind(**self._bindings())
+            self._lengths = self._compiled.length_table()
+        blocks, lengths = self._blocks, self._lengths
+        assert lengths is not None
+        self.regs = regs
+        self._reset_stack(regs)
+        budget = self.budget
+        count = 0
+        pc = entry
+        try:
+            while pc >= 0:
+                count += lengths[pc]
+                if count > budget:
+                    raise BudgetExceededError(pc, budget)
+                pc = blocks[pc](regs)
+        except ProgramAbort as stop:
+            regs[0] = stop.r0
+        finally:
+            self.instructions_executed = count
+        if pc == -2:
+            raise VMError(len(self.insns) - 1, "execution ran past the last instruction")
+        return regs[0]
+
+    def _reset_stack(self, regs: list[int]) -> None:
+        self._frames.clear()
+        self.stack.buf[:] = bytes(self.stack.size)
+        self.stack.lo = self.stack.size - self.stack_size
+        regs[10] = self.stack.end
+
+    def trace(self, regs: list[int], emit: Callable[[TraceStep], None], entry: int = 0) -> int:
+        """Run one instruction at a time, reporting each with what it changed."""
+        compiled = compile_program(self.insns, self.forms, single_step=True)
+        stores: list[tuple[int, int, int]] = []
+        memory = self.memory
+
+        def recording_store(address: int, size: int, value: int, pc: int) -> None:
+            memory.store(address, size, value, pc)
+            stores.append((address, size, value & ((1 << (8 * size)) - 1)))
+
+        bindings = self._bindings()
+        bindings["st"] = recording_store
+        blocks = compiled.bind(**bindings)
+        self.regs = regs
+        self._reset_stack(regs)
+        count = 0
+        pc = entry
+        try:
+            while pc >= 0:
+                count += 1
+                if count > self.budget:
+                    raise BudgetExceededError(pc, self.budget)
+                before = list(regs)
+                stores.clear()
+                current = pc
+                fn = blocks[pc]
+                assert fn is not None
+                try:
+                    pc = fn(regs)
+                finally:
+                    changed = {i: regs[i] for i in range(11) if regs[i] != before[i]}
+                    emit(TraceStep(current, changed, list(stores)))
+        except ProgramAbort as stop:
+            regs[0] = stop.r0
+        self.instructions_executed = count
+        if pc == -2:
+            raise VMError(len(self.insns) - 1, "execution ran past the last instruction")
+        return regs[0]
+
+    # -- what blocks call -----------------------------------------------------------------------
+    def _bindings(self) -> dict[str, Any]:
+        m = self.memory
+        return {
+            "ld1": m.ld1,
+            "ld2": m.ld2,
+            "ld4": m.ld4,
+            "ld8": m.ld8,
+            "st": m.store,
+            "helper": self.call_helper,
+            "kfunc": self._call_kfunc,
+            "push": self._push_frame,
+            "pop": self._pop_frame,
+            "callx": self._callx,
+            "atomic": self._atomic,
+            "ldpkt": self._load_packet,
+            "pseudo": self._pseudo,
+        }
+
+    def call_helper(self, helper_id: int, regs: list[int], pc: int) -> int:
+        helper = self.helpers.get(helper_id)
+        if helper is None:
+            raise HelperError(pc, f"call to unknown helper {helper_id}")
+        self.pc = pc
+        try:
+            result = helper.func(self, regs[1], regs[2], regs[3], regs[4], regs[5])
+        except (VMError, ProgramAbort):
+            raise
+        except Exception as exc:  # a helper bug must not escape as an arbitrary exception
+            raise HelperError(pc, f"helper {helper.name} ({helper_id}) failed: {exc}") from exc
+        return int(result) & M64
+
+    def _call_kfunc(self, btf_id: int, regs: list[int], pc: int) -> int:
+        raise HelperError(pc, f"call to kernel function with BTF id {btf_id}: kfuncs are not available")
+
+    def _push_frame(self, ret: int, target: int, pc: int) -> int:
+        if len(self._frames) + 1 >= self.max_call_depth:
+            raise CallDepthError(pc, f"call depth limit of {self.max_call_depth} frames exceeded")
+        r = self.regs
+        self._frames.append((ret, r[6], r[7], r[8], r[9], r[10]))
+        r[10] -= self.stack_size
+        self.stack.lo -= self.stack_size
+        return target
+
+    def _pop_frame(self) -> int:
+        if not self._frames:
+            return -1
+        ret, r6, r7, r8, r9, r10 = self._frames.pop()
+        r = self.regs
+        r[6], r[7], r[8], r[9], r[10] = r6, r7, r8, r9, r10
+        self.stack.lo += self.stack_size
+        return ret
+
+    def _callx(self, regs: list[int], reg: int, pc: int, nxt: int) -> int:
+        value = regs[reg]
+        code = self.code
+        if code.base <= value < code.end:
+            offset = value - code.base
+            if offset % 8:
+                raise VMError(pc, f"callx target 0x{value:x} is not an instruction boundary")
+            return self._push_frame(nxt, offset // 8, pc)
+        regs[0] = self.call_helper(value, regs, pc) if value < (1 << 31) else self._bad_callx(value, pc)
+        return nxt
+
+    def _bad_callx(self, value: int, pc: int) -> int:
+        raise HelperError(pc, f"callx through 0x{value:x}: neither a function address nor a helper id")
+
+    def _atomic(self, address: int, size: int, op: str, regs: list[int], src: int, pc: int) -> None:
+        mem = self.memory
+        old = mem.load(address, size, pc)
+        mask = (1 << (8 * size)) - 1
+        value = regs[src] & mask
+        if op == "cmpxchg":
+            if old == regs[0] & mask:
+                mem.store(address, size, value, pc)
+            regs[0] = old
+            return
+        mem.store(address, size, semantics.atomic(op, old, value), pc)
+        if semantics.atomic_fetches(op):
+            regs[src] = old
+
+    def _load_packet(self, offset: int, size: int, pc: int) -> int:
+        packet = self.packet
+        if packet is None:
+            raise VMError(pc, "legacy packet load in a program that has no packet")
+        if offset < 0 or offset + size > packet.size:
+            raise ProgramAbort(0)
+        return int.from_bytes(packet.buf[offset : offset + size], "big")
+
+    def _pseudo(self, src: int, imm: int, next_imm: int, pc: int) -> int:
+        if src == 4:  # BPF_PSEUDO_FUNC: address of the instruction imm slots after the next one
+            return self.code.base + 8 * (pc + 1 + imm)
+        if self.pseudo_resolver is None:
+            raise VMError(pc, f"lddw with src {src} needs a loader to resolve it (no maps are bound)")
+        return self.pseudo_resolver(src, imm, next_imm, pc) & M64
