@@ -120,27 +120,33 @@ class Assembler:
         if first_exit is not None:
             labels.setdefault("exit", first_exit)
         for p in pending:
+            if p.field == "callname" and p.label not in labels:
+                insns[p.slot] = Instruction(0x85, 0, 0, 0, self._helper_id(p.label, p.line, p.text))
+                continue
             if p.label not in labels:
                 raise AssemblerError(p.line, f"unknown label {p.label!r}", p.text)
             rel = labels[p.label] - p.slot - 1
             old = insns[p.slot]
             if p.field == "off":
                 insns[p.slot] = Instruction(old.opcode, old.dst, old.src, _off16(rel, p.line, p.text), old.imm)
-            else:
+            else:  # "imm" and "callname" (a local call to a label)
                 insns[p.slot] = Instruction(old.opcode, old.dst, old.src, old.off, rel)
         return insns
 
     # -- one line ---------------------------------------------------------------------------
     def _line(self, line: str, lineno: int, raw: str) -> tuple[list[Instruction], tuple[str, str] | None]:
-        if "%r" in line or "[" in line and "skb[" not in line or self._is_conformance(line):
+        """One instruction in either syntax: ``%r`` or ``[`` operands mean the conformance syntax;
+        otherwise the kernel syntax is tried first and a bare conformance mnemonic (``ja +1``) second."""
+        if "%r" in line or ("[" in line and "skb[" not in line):
             return self._conformance(line, lineno, raw)
-        return self._kernel(line, lineno, raw)
-
-    def _is_conformance(self, line: str) -> bool:
-        if "=" in line:
-            return False
+        for pattern, handler in _KERNEL_RULES:
+            m = pattern.fullmatch(line)
+            if m:
+                return handler(self, m, lineno, raw)
         word = line.split()[0]
-        return word in self._by_mnemonic or _strip64(word) in self._by_mnemonic or word == "lock"
+        if "=" not in line and (word in self._by_mnemonic or _strip64(word) in self._by_mnemonic or word == "lock"):
+            return self._conformance(line, lineno, raw)
+        raise AssemblerError(lineno, "cannot parse instruction", raw)
 
     # -- conformance syntax -------------------------------------------------------------------------
     def _conformance(self, line: str, lineno: int, raw: str) -> tuple[list[Instruction], tuple[str, str] | None]:
@@ -249,7 +255,7 @@ class Assembler:
             return self._target(f.opcode, reg(args[0]), 0, imm, args[2], "off", lineno, raw)
         if kind is Kind.CALL:
             need(1)
-            return [Instruction(0x85, 0, 0, 0, self._helper_id(args[0], lineno, raw))], None
+            return _rule_call(self, re.fullmatch(r"call\s+(.+)", "call " + args[0]), lineno, raw)  # type: ignore[arg-type]
         if kind is Kind.CALL_LOCAL:
             need(1)
             return self._target(0x85, 0, 1, 0, args[0], "imm", lineno, raw)
@@ -290,16 +296,7 @@ class Assembler:
             hid = self.helpers(name)
             if hid is not None:
                 return hid
-        raise AssemblerError(lineno, f"unknown helper {text!r}", raw)
-
-    # -- kernel syntax ------------------------------------------------------------------------
-    def _kernel(self, line: str, lineno: int, raw: str) -> tuple[list[Instruction], tuple[str, str] | None]:
-        for pattern, handler in _KERNEL_RULES:
-            m = pattern.fullmatch(line)
-            if m:
-                return handler(self, m, lineno, raw)
-        raise AssemblerError(lineno, "cannot parse instruction", raw)
-
+        raise AssemblerError(lineno, f"{text!r} is neither a label nor a known helper", raw)
 
 def _strip(raw: str) -> str:
     line = raw
@@ -486,12 +483,16 @@ def _rule_call(asm: Assembler, m: re.Match[str], lineno: int, raw: str) -> tuple
     pc = re.fullmatch(r"pc\s*([+-]\s*\d+)", target)
     if pc:
         return asm._target(0x85, 0, 1, 0, pc.group(1).replace(" ", ""), "imm", lineno, raw)
-    kf = re.fullmatch(rf"kfunc\(\s*({_NUM})\s*\)", target)
+    kf = re.fullmatch(rf"kfunc\(\s*({_NUM})\s*\)|runtime\s+({_NUM})", target)
     if kf:
-        return [Instruction(0x85, 0, 2, 0, _imm32(_int(kf.group(1), lineno, raw), lineno, raw))], None
+        btf_id = kf.group(1) or kf.group(2)
+        return [Instruction(0x85, 0, 2, 0, _imm32(_int(btf_id, lineno, raw), lineno, raw))], None
     local = re.fullmatch(r"local\s+(\S+)", target)
     if local:
         return asm._target(0x85, 0, 1, 0, local.group(1), "imm", lineno, raw)
+    if re.fullmatch(r"[A-Za-z_.$][\w.$]*", target):
+        # A label in this program makes it a local call; otherwise a helper by name.
+        return [Instruction(0x85, 0, 1, 0, 0)], (target, "callname")
     return [Instruction(0x85, 0, 0, 0, asm._helper_id(target, lineno, raw))], None
 
 

@@ -17,6 +17,8 @@ from pybpf.isa.opcodes import Form, Kind, form_for
 SLOT = struct.Struct("<BBhi")
 MAX_SLOTS = 1_000_000  # the kernel's BPF_COMPLEXITY_LIMIT_INSNS bounds program length too
 NUM_REGS = 11  # r0-r10
+# lddw variants whose second slot carries something: the constant's high half or a value offset.
+LDDW_WITH_OFFSET = frozenset({"imm64", "map_value", "map_idx_value"})
 FRAME_POINTER = 10
 
 
@@ -81,9 +83,14 @@ def load_program(raw: bytes | bytearray | memoryview, **limits: int) -> list[Ins
     return insns
 
 
+def is_function_address(form: Form) -> bool:
+    """``lddw`` with src 4 (BPF_PSEUDO_FUNC): the address of a function in this program."""
+    return form.kind is Kind.LDDW and form.op == "func"
+
+
 def branch_target(index: int, insn: Instruction, form: Form) -> int:
-    """Slot index a jump or local call at ``index`` goes to."""
-    if form.kind is Kind.CALL_LOCAL or (form.kind is Kind.JUMP and form.opcode == 0x06):
+    """Slot index a jump, local call or function-address lddw at ``index`` refers to."""
+    if form.kind is Kind.CALL_LOCAL or is_function_address(form) or (form.kind is Kind.JUMP and form.opcode == 0x06):
         return index + 1 + insn.imm
     return index + 1 + insn.off
 
@@ -105,7 +112,7 @@ def validate(insns: Sequence[Instruction], *, max_slots: int = MAX_SLOTS, requir
     tails: set[int] = set()
     i = 0
     while i < n:
-        insn = insns[i]
+        insn = insns[i]  # first pass: forms and field checks
         form = insn.form
         if form is None:
             raise BytecodeError(i, _unknown_reason(insn))
@@ -117,6 +124,8 @@ def validate(insns: Sequence[Instruction], *, max_slots: int = MAX_SLOTS, requir
             tail = insns[i + 1]
             if tail.opcode or tail.dst or tail.src or tail.off:
                 raise BytecodeError(i + 1, "second slot of lddw must have opcode, registers and offset zero")
+            if tail.imm and form.op not in LDDW_WITH_OFFSET:
+                raise BytecodeError(i + 1, f"second slot of lddw ({form.op}) must have immediate 0, not {tail.imm}")
             forms.append(form)
             tails.add(i + 1)
             i += 2
@@ -126,9 +135,9 @@ def validate(insns: Sequence[Instruction], *, max_slots: int = MAX_SLOTS, requir
         if i in tails:
             continue
         form = forms[i]
-        if form.kind is Kind.JUMP or form.kind is Kind.CALL_LOCAL:
+        if form.kind is Kind.JUMP or form.kind is Kind.CALL_LOCAL or is_function_address(form):
             target = branch_target(i, insn, form)
-            what = "jump" if form.kind is Kind.JUMP else "local call"
+            what = {Kind.JUMP: "jump", Kind.CALL_LOCAL: "local call"}.get(form.kind, "function address")
             if not 0 <= target < n:
                 raise BytecodeError(i, f"{what} target {target} is outside the program (0..{n - 1})")
             if target in tails:

@@ -13,12 +13,13 @@ With ``single_step`` every instruction is its own block, which is how ``--trace`
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pybpf.isa import semantics
-from pybpf.isa.instruction import Instruction, branch_target, lddw_value
+from pybpf.isa.instruction import Instruction, branch_target, is_function_address, lddw_value
 from pybpf.isa.opcodes import Form, Kind
 
 M32 = semantics.M32
@@ -27,11 +28,24 @@ SIGN64 = 1 << 63
 SIGN32 = 1 << 31
 
 # Names a block may use, bound per machine by the interpreter.
-BINDINGS = ("ld1", "ld2", "ld4", "ld8", "st", "helper", "kfunc", "push", "pop", "callx", "atomic", "ldpkt", "pseudo")
+BINDINGS = (
+    "ld1", "ld2", "ld4", "ld8", "st", "helper", "kfunc", "push", "pop", "callx", "atomic", "ldpkt", "pseudo",
+    "sbuf", "sbase",
+)
 
 BlockFunc = Callable[[list[int]], int]
 
 _ENDS_BLOCK = frozenset({Kind.JUMP, Kind.CALL_LOCAL, Kind.CALLX, Kind.EXIT})
+
+
+def function_entries(insns: Sequence[Instruction], forms: Sequence[Form]) -> set[int]:
+    """Slots a call may enter: 0, local call targets and function addresses taken by lddw."""
+    entries = {0}
+    for i in instruction_starts(forms):
+        form = forms[i]
+        if form.kind is Kind.CALL_LOCAL or is_function_address(form):
+            entries.add(branch_target(i, insns[i], form))
+    return entries
 
 
 def block_leaders(insns: Sequence[Instruction], forms: Sequence[Form]) -> list[int]:
@@ -47,6 +61,8 @@ def block_leaders(insns: Sequence[Instruction], forms: Sequence[Form]) -> list[i
                 leaders.add(i + step)
             if form.kind in (Kind.JUMP, Kind.CALL_LOCAL):
                 leaders.add(branch_target(i, insns[i], form))
+        elif is_function_address(form):
+            leaders.add(branch_target(i, insns[i], form))
         i += step
     return sorted(leaders)
 
@@ -75,10 +91,41 @@ def _address(base: int, off: int) -> str:
     return f"(({_reg(base)} + {off}) & {M64:#x})"
 
 
-def translate(index: int, insn: Instruction, form: Form, nxt: Instruction | None) -> tuple[list[str], bool]:
-    """Python statements for one instruction, and whether they end the block with a return."""
+_PACK = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+def _frame_slot(base: int, off: int, size: int, frame_size: int) -> bool:
+    """Whether ``[base + off]`` is provably inside the current stack frame.
+
+    r10 is read-only and always points at the top of the current frame, so an access through r10
+    with a constant offset in ``[-frame_size, 0)`` needs no run-time check; the block reads the
+    stack buffer directly.
+    """
+    return frame_size > 0 and base == 10 and -frame_size <= off and off + size <= 0
+
+
+def translate(
+    index: int, insn: Instruction, form: Form, nxt: Instruction | None, frame_size: int = 0
+) -> tuple[list[str], bool]:
+    """Python statements for one instruction, and whether they end the block with a return.
+
+    ``frame_size`` > 0 enables direct stack access for r10-relative loads and stores that stay in
+    the frame (see :func:`_frame_slot`).
+    """
     d, s, kind = insn.dst, insn.src, form.kind
     width = form.width
+    if kind in (Kind.LOAD, Kind.STORE_IMM, Kind.STORE_REG):
+        base = s if kind is Kind.LOAD else d
+        if _frame_slot(base, insn.off, width, frame_size):
+            where = f"r[10] - sbase {'+' if insn.off >= 0 else '-'} {abs(insn.off)}"
+            code = _PACK[width]
+            if kind is Kind.LOAD:
+                return [f"{_reg(d)} = unpack_{code}(sbuf, {where})[0]"], False
+            if kind is Kind.STORE_IMM:
+                value = _const(insn.imm & ((1 << (8 * width)) - 1))
+            else:
+                value = _reg(s) if width == 8 else f"{_reg(s)} & {(1 << (8 * width)) - 1:#x}"
+            return [f"pack_{code}(sbuf, {where}, {value})"], False
     if kind is Kind.ALU:
         mask = M32 if width == 32 else M64
         truncate = form.op in semantics.NEEDS_TRUNCATED_INPUTS
@@ -166,8 +213,15 @@ class CompiledProgram:
         return table
 
 
-def compile_program(insns: Sequence[Instruction], forms: Sequence[Form], *, single_step: bool = False) -> CompiledProgram:
-    """Generate and compile block functions for a validated program."""
+def compile_program(
+    insns: Sequence[Instruction], forms: Sequence[Form], *, single_step: bool = False, frame_size: int = 0
+) -> CompiledProgram:
+    """Generate and compile block functions for a validated program.
+
+    With ``frame_size`` (the machine's stack frame size) r10-relative accesses inside the frame
+    read and write the stack buffer directly; leave it 0 when every store must go through ``st``
+    (tracing records stores there).
+    """
     n = len(insns)
     if single_step:
         leaders = instruction_starts(forms)
@@ -188,7 +242,9 @@ def compile_program(insns: Sequence[Instruction], forms: Sequence[Form], *, sing
             if i != leader and i in leader_set:
                 break
             form = forms[i]
-            stmts, ended = translate(i, insns[i], form, insns[i + 1] if form.is_wide and i + 1 < n else None)
+            stmts, ended = translate(
+                i, insns[i], form, insns[i + 1] if form.is_wide and i + 1 < n else None, frame_size
+            )
             lines.extend("        " + st for st in stmts)
             count += 1
             i += 2 if form.is_wide else 1
@@ -202,6 +258,10 @@ def compile_program(insns: Sequence[Instruction], forms: Sequence[Form], *, sing
     lines.append(f"    return [{', '.join(names)}]")
     source = "\n".join(lines) + "\n"
     namespace: dict[str, Any] = dict(semantics.NAMESPACE)
+    for code in _PACK.values():
+        packer = struct.Struct("<" + code)
+        namespace["pack_" + code] = packer.pack_into
+        namespace["unpack_" + code] = packer.unpack_from
     exec(compile(source, "<pybpf blocks>", "exec"), namespace)  # noqa: S102 - our own generated code
     return CompiledProgram(source, leaders, lengths, n, namespace["_factory"])
 

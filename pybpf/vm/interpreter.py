@@ -22,7 +22,7 @@ from pybpf.helpers.registry import HelperRegistry, default_registry
 from pybpf.isa import semantics
 from pybpf.isa.instruction import Instruction, load_program, validate
 from pybpf.isa.opcodes import Form
-from pybpf.vm.codegen import CompiledProgram, compile_program
+from pybpf.vm.codegen import CompiledProgram, compile_program, function_entries
 from pybpf.vm.memory import Memory, Region
 
 STACK_SIZE = 512
@@ -84,6 +84,7 @@ class Interpreter:
         self.code = self.memory.add(
             Region("code", b"".join(i.encode() for i in self.insns), kind="code", readable=False, writable=False)
         )
+        self._entries = function_entries(self.insns, self.forms)
         self.pseudo_resolver = pseudo_resolver
         self.packet: Region | None = None
         self.pc = 0  # instruction being executed when a helper runs (for its errors)
@@ -126,7 +127,7 @@ class Interpreter:
     def execute(self, regs: list[int], entry: int = 0) -> int:
         """Run with the given initial registers (r10 is set here) and return r0."""
         if self._blocks is None:
-            self._compiled = compile_program(self.insns, self.forms)
+            self._compiled = compile_program(self.insns, self.forms, frame_size=self.stack_size)
             self._blocks = self._compiled.bind(**self._bindings())
             self._lengths = self._compiled.length_table()
         blocks, lengths = self._blocks, self._lengths
@@ -212,6 +213,8 @@ class Interpreter:
             "atomic": self._atomic,
             "ldpkt": self._load_packet,
             "pseudo": self._pseudo,
+            "sbuf": self.stack.buf,
+            "sbase": self.stack.base,
         }
 
     def call_helper(self, helper_id: int, regs: list[int], pc: int) -> int:
@@ -253,8 +256,8 @@ class Interpreter:
         code = self.code
         if code.base <= value < code.end:
             offset = value - code.base
-            if offset % 8:
-                raise VMError(pc, f"callx target 0x{value:x} is not an instruction boundary")
+            if offset % 8 or offset // 8 not in self._entries:
+                raise VMError(pc, f"callx target 0x{value:x} is not the entry of a function")
             return self._push_frame(nxt, offset // 8, pc)
         regs[0] = self.call_helper(value, regs, pc) if value < (1 << 31) else self._bad_callx(value, pc)
         return nxt

@@ -1,0 +1,1 @@
+"""The ``pybpf`` command line."""

@@ -1,0 +1,168 @@
+"""The ``pybpf`` command.
+
+Each subcommand is a small function over the library API.  Errors a user can cause are
+:class:`~pybpf.errors.PybpfError` (or OS errors on their files): they are printed as one line on
+stderr with exit status 1; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from pybpf.errors import PybpfError
+from pybpf.isa.assembler import assemble
+from pybpf.isa.disassembler import disassemble_one, listing
+from pybpf.isa.instruction import Instruction, encode_program, load_program
+from pybpf.vm.interpreter import TraceStep
+
+ELF_MAGIC = b"\x7fELF"
+
+
+def read_program(path: Path) -> list[Instruction]:
+    """Raw bytecode or assembly text, told apart by content."""
+    data = path.read_bytes()
+    if data.startswith(ELF_MAGIC):
+        raise PybpfError(f"{path}: ELF objects are not supported by this command yet; give raw bytecode or assembly")
+    if _is_text(data):
+        return assemble(data.decode())
+    return load_program(data)
+
+
+def _is_text(data: bytes) -> bool:
+    if b"\0" in data:
+        return False
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def cmd_asm(args: argparse.Namespace) -> int:
+    insns = assemble(Path(args.file).read_text())
+    raw = encode_program(insns)
+    if args.output:
+        Path(args.output).write_bytes(raw)
+    else:
+        sys.stdout.buffer.write(raw)
+    return 0
+
+
+def cmd_disasm(args: argparse.Namespace) -> int:
+    insns = read_program(Path(args.file))
+    print(listing(insns))
+    return 0
+
+
+def _memory_arg(args: argparse.Namespace) -> bytes | None:
+    if args.mem is not None and args.mem_file is not None:
+        raise PybpfError("give --mem or --mem-file, not both")
+    if args.mem is not None:
+        try:
+            return bytes.fromhex(args.mem.replace(" ", ""))
+        except ValueError:
+            raise PybpfError(f"--mem: not hex bytes: {args.mem!r}") from None
+    if args.mem_file is not None:
+        return Path(args.mem_file).read_bytes()
+    return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pybpf.engine import make_engine
+
+    insns = read_program(Path(args.file))
+    mem = _memory_arg(args)
+    options = {"budget": args.budget} if args.budget else {}
+    engine = "interp" if args.trace else args.engine
+    vm = make_engine(insns, engine=engine, **options)
+    if args.trace:
+        from pybpf.vm.memory import Region
+
+        region = Region("mem", bytearray(mem)) if mem is not None else None
+        regs = [0] * 11
+        if region is not None:
+            vm.memory.add(region)
+            vm.packet = region
+            regs[1], regs[2] = region.base if region.size else 0, region.size
+        r0 = vm.trace(regs, lambda step: print(_trace_line(insns, step)))
+    else:
+        r0 = vm.run(mem)
+    print(f"0x{r0:x}")
+    return 0
+
+
+def _trace_line(insns: Sequence[Instruction], step: TraceStep) -> str:
+    insn = insns[step.pc]
+    text = disassemble_one(insn, insns[step.pc + 1] if insn.opcode == 0x18 and step.pc + 1 < len(insns) else None)
+    changes = [f"r{i}=0x{v:x}" for i, v in sorted(step.regs_changed.items())]
+    changes += [f"[0x{addr:x}]:{size}=0x{value:x}" for addr, size, value in step.stores]
+    return f"{step.pc:>6}: {text:<40} {' '.join(changes)}".rstrip()
+
+
+def cmd_conformance_plugin(args: argparse.Namespace) -> int:
+    from pybpf.conformance import plugin_main
+
+    argv = ([args.memory] if args.memory else []) + list(args.rest) + list(args.unknown)
+    code, out = plugin_main(argv, sys.stdin.read(), engine=args.engine)
+    print(out)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pybpf", description="A user-space eBPF platform for Python.")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("asm", help="assemble text into raw bytecode", description="Assemble eBPF text (kernel or conformance syntax) into raw bytecode.")
+    p.add_argument("file", help="assembly text file")
+    p.add_argument("-o", "--output", help="write bytecode here (default: standard output)")
+    p.set_defaults(func=cmd_asm)
+
+    p = sub.add_parser("disasm", help="disassemble raw bytecode or assembly", description="Print a program in the kernel / llvm-objdump syntax.")
+    p.add_argument("file", help="raw bytecode or assembly text")
+    p.set_defaults(func=cmd_disasm)
+
+    p = sub.add_parser("run", help="run a program and print r0", description="Run raw bytecode or assembly text and print r0 in hex.")
+    p.add_argument("file", help="raw bytecode or assembly text")
+    p.add_argument("--mem", help="input memory as hex bytes (r1 points at it, r2 is its length)")
+    p.add_argument("--mem-file", help="input memory from a file")
+    p.add_argument("--trace", action="store_true", help="print every executed instruction and what it changed")
+    p.add_argument("--engine", default="auto", choices=("interp", "jit", "auto"), help="execution engine (default auto)")
+    p.add_argument("--budget", type=int, default=0, help="instruction budget (default 10,000,000)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "conformance-plugin",
+        help="speak the bpf_conformance plugin protocol",
+        description="Plugin for the bpf_conformance runner: program as hex on stdin, memory as hex in the first argument, r0 in hex on stdout.",
+    )
+    p.add_argument("memory", nargs="?", help="input memory as hex text (absent when the test has none)")
+    p.add_argument("rest", nargs="*", help="further plugin options passed by the runner (--elf is refused)")
+    p.add_argument("--engine", default="auto", choices=("interp", "jit", "auto"), help="execution engine")
+    p.set_defaults(func=cmd_conformance_plugin)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "conformance-plugin":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.unknown = unknown
+    try:
+        result: int = args.func(args)
+        return result
+    except (PybpfError, OSError) as exc:
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(f"pybpf {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
