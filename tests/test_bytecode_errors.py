@@ -34,7 +34,11 @@ def reject(insns: list[Instruction] | bytes) -> BytecodeError:
         ([Instruction(0x18, 0, 0, 0, 1), Instruction(0x95), EXIT], 1, "second slot of lddw"),
         ([Instruction(0x05, 0, 0, 5), EXIT], 0, "jump target 6 is outside the program"),
         ([Instruction(0x05, 0, 0, -3), EXIT], 0, "jump target -2 is outside the program"),
-        ([Instruction(0x15, 1, 0, 1, 0), *[Instruction(0x18, 0, 0, 0, 1), Instruction(0)], EXIT], 0, "second half of an lddw"),
+        (
+            [Instruction(0x15, 1, 0, 1, 0), *[Instruction(0x18, 0, 0, 0, 1), Instruction(0)], EXIT],
+            0,
+            "second half of an lddw",
+        ),
         ([Instruction(0x85, 0, 1, 0, 10), EXIT], 0, "local call target 11 is outside the program"),
         ([Instruction(0x3F, 0, 1, 2), EXIT], 0, "invalid off 2"),
         ([Instruction(0xD4, 0, 0, 0, 8), EXIT], 0, "invalid imm 8"),
@@ -46,7 +50,13 @@ def reject(insns: list[Instruction] | bytes) -> BytecodeError:
         ([Instruction(0x07, 0, 1, 0, 1), EXIT], 0, "must have src register 0"),
         ([Instruction(0x0F, 0, 1, 0, 5), EXIT], 0, "must have immediate 0"),
         ([Instruction(0x07, 0, 0, 3, 5), EXIT], 0, "must have offset 0"),
-        ([Instruction(0x95, 1), ], 0, "must have dst register 0"),
+        (
+            [
+                Instruction(0x95, 1),
+            ],
+            0,
+            "must have dst register 0",
+        ),
         ([MOV0], 0, "no exit instruction"),
         ([Instruction(0x06, 0, 0, 1, 0), EXIT], 0, "must have offset 0"),
     ],

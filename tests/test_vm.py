@@ -73,10 +73,19 @@ def test_call_depth_limit() -> None:
     assert "call depth limit of 8" in str(info.value)
 
 
-def test_seven_nested_calls_are_allowed() -> None:
-    text = "\n".join(f"call pc+0\nr0 += 1" for _ in range(7)) + "\nexit"
-    # Each call targets the next instruction, so depth grows to 8 frames and unwinds.
-    assert run("r0 = 0\n" + text.replace("r0 += 1", "")) == 0
+def chain(depth: int) -> str:
+    """main calls f1, f1 calls f2, ... f(depth) returns: depth + 1 frames at the deepest point."""
+    lines = ["r0 = 0", "call f1", "exit"]
+    for k in range(1, depth + 1):
+        lines += [f"f{k}:", "r0 += 1"] + ([f"call f{k + 1}"] if k < depth else []) + ["exit"]
+    return "\n".join(lines)
+
+
+def test_eight_frames_are_allowed_nine_are_not() -> None:
+    assert run(chain(7)) == 7
+    with pytest.raises(CallDepthError) as info:
+        run(chain(8))
+    assert info.value.pc == len(assemble(chain(8))) - 4  # the call in f7
 
 
 def test_local_call_preserves_r6_to_r9_and_frames_are_separate() -> None:

@@ -117,21 +117,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("asm", help="assemble text into raw bytecode", description="Assemble eBPF text (kernel or conformance syntax) into raw bytecode.")
+    p = sub.add_parser(
+        "asm",
+        help="assemble text into raw bytecode",
+        description="Assemble eBPF text (kernel or conformance syntax) into raw bytecode.",
+    )
     p.add_argument("file", help="assembly text file")
     p.add_argument("-o", "--output", help="write bytecode here (default: standard output)")
     p.set_defaults(func=cmd_asm)
 
-    p = sub.add_parser("disasm", help="disassemble raw bytecode or assembly", description="Print a program in the kernel / llvm-objdump syntax.")
+    p = sub.add_parser(
+        "disasm",
+        help="disassemble raw bytecode or assembly",
+        description="Print a program in the kernel / llvm-objdump syntax.",
+    )
     p.add_argument("file", help="raw bytecode or assembly text")
     p.set_defaults(func=cmd_disasm)
 
-    p = sub.add_parser("run", help="run a program and print r0", description="Run raw bytecode or assembly text and print r0 in hex.")
+    p = sub.add_parser(
+        "run", help="run a program and print r0", description="Run raw bytecode or assembly text and print r0 in hex."
+    )
     p.add_argument("file", help="raw bytecode or assembly text")
     p.add_argument("--mem", help="input memory as hex bytes (r1 points at it, r2 is its length)")
     p.add_argument("--mem-file", help="input memory from a file")
     p.add_argument("--trace", action="store_true", help="print every executed instruction and what it changed")
-    p.add_argument("--engine", default="auto", choices=("interp", "jit", "auto"), help="execution engine (default auto)")
+    p.add_argument(
+        "--engine", default="auto", choices=("interp", "jit", "auto"), help="execution engine (default auto)"
+    )
     p.add_argument("--budget", type=int, default=0, help="instruction budget (default 10,000,000)")
     p.set_defaults(func=cmd_run)
 

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 
 from pybpf.errors import AssemblerError, BytecodeError
 from pybpf.isa.disassembler import ALU_SYMBOL, ATOMIC_SYMBOL, JUMP_SYMBOL, LDDW_PSEUDO, SIGNED_SIZE_TYPE, SIZE_TYPE
-from pybpf.isa.instruction import Instruction, encode_program, validate
+from pybpf.isa.instruction import Instruction, encode_program, lddw, validate
 from pybpf.isa.opcodes import FORMS, Form, Kind, forms_by_mnemonic
 
 HelperLookup = Callable[[str], int | None]
 
 _NUM = r"[+-]?\s*(?:0[xX][0-9a-fA-F]+|\d+)"
 _REG = r"([rw])(\d+)"
-_MEMREF = rf"r(\d+)\s*(?:([+-])\s*(0[xX][0-9a-fA-F]+|\d+))?"
+_MEMREF = r"r(\d+)\s*(?:([+-])\s*(0[xX][0-9a-fA-F]+|\d+))?"
 _SIZES = {v: k for k, v in SIZE_TYPE.items()}
 _SSIZES = {v: k for k, v in SIGNED_SIZE_TYPE.items()}
 _ALU_OPS = {v: k for k, v in ALU_SYMBOL.items()}
@@ -195,7 +195,9 @@ class Assembler:
             for f in forms:
                 if f.source == source:
                     return f
-            raise AssemblerError(lineno, f"{form.mnemonic} has no {'register' if source == 'X' else 'immediate'} form", raw)
+            raise AssemblerError(
+                lineno, f"{form.mnemonic} has no {'register' if source == 'X' else 'immediate'} form", raw
+            )
 
         # Join memory operands that were split at spaces ("[%r1 + 2]").
         joined: list[str] = []
@@ -224,7 +226,7 @@ class Assembler:
             value = _int(args[1], lineno, raw)
             if not -(1 << 63) <= value < (1 << 64):
                 raise AssemblerError(lineno, "lddw value does not fit in 64 bits", raw)
-            return _lddw(reg(args[0]), value, 0), None
+            return list(lddw(reg(args[0]), value)), None
         if kind in (Kind.LOAD, Kind.LOADSX):
             need(2)
             base, off = mem(args[1])
@@ -298,6 +300,7 @@ class Assembler:
                 return hid
         raise AssemblerError(lineno, f"{text!r} is neither a label nor a known helper", raw)
 
+
 def _strip(raw: str) -> str:
     line = raw
     for marker in ("#", "//", ";"):
@@ -312,14 +315,6 @@ def _strip(raw: str) -> str:
 
 def _strip64(mnem: str) -> str:
     return mnem[:-2] if mnem.endswith("64") and not mnem.startswith(("le", "be", "bswap", "swap")) else mnem
-
-
-def _lddw(dst: int, value: int, src: int, hi: int | None = None) -> list[Instruction]:
-    value &= 0xFFFF_FFFF_FFFF_FFFF
-    lo = value & 0xFFFF_FFFF
-    high = value >> 32 if hi is None else hi & 0xFFFF_FFFF
-    s32 = lambda v: v - (1 << 32) if v & 0x8000_0000 else v  # noqa: E731
-    return [Instruction(0x18, dst, src, 0, s32(lo)), Instruction(0, 0, 0, 0, s32(high))]
 
 
 def _find(kind: Kind, op: str, width: int, source: str = "", bits: int = 0) -> Form:
@@ -390,11 +385,11 @@ def _rule_lddw(asm: Assembler, m: re.Match[str], lineno: int, raw: str) -> tuple
         src = _PSEUDO[name]
         imm = _imm32(_int(pm.group(3), lineno, raw), lineno, raw)
         hi = _int(pm.group(4), lineno, raw) if pm.group(4) else 0
-        return _lddw(dst, imm & 0xFFFF_FFFF, src, hi), None
+        return list(lddw(dst, ((hi & 0xFFFF_FFFF) << 32) | (imm & 0xFFFF_FFFF), src)), None
     number = _int(value, lineno, raw)
     if not -(1 << 63) <= number < (1 << 64):
         raise AssemblerError(lineno, "lddw value does not fit in 64 bits", raw)
-    return _lddw(dst, number, 0), None
+    return list(lddw(dst, number)), None
 
 
 def _rule_load(asm: Assembler, m: re.Match[str], lineno: int, raw: str) -> tuple[list[Instruction], None]:
@@ -457,10 +452,14 @@ def _rule_cmpxchg(asm: Assembler, m: re.Match[str], lineno: int, raw: str) -> tu
         raise AssemblerError(lineno, "cmpxchg compares with and returns into r0", raw)
     f = _find(Kind.ATOMIC, "cmpxchg", size)
     off = _memoff(m.group(5), m.group(6), lineno, raw)
-    return [Instruction(f.opcode, _regno(m.group(4), lineno, raw), _regno(m.group(10), lineno, raw), off, f.value)], None
+    return [
+        Instruction(f.opcode, _regno(m.group(4), lineno, raw), _regno(m.group(10), lineno, raw), off, f.value)
+    ], None
 
 
-def _rule_jump(asm: Assembler, m: re.Match[str], lineno: int, raw: str) -> tuple[list[Instruction], tuple[str, str] | None]:
+def _rule_jump(
+    asm: Assembler, m: re.Match[str], lineno: int, raw: str
+) -> tuple[list[Instruction], tuple[str, str] | None]:
     width = _check_width(m, (1, 4), lineno, raw)
     op = _JUMP_OPS[m.group(3)]
     dst = _regno(m.group(2), lineno, raw)
@@ -472,13 +471,17 @@ def _rule_jump(asm: Assembler, m: re.Match[str], lineno: int, raw: str) -> tuple
     return asm._target(f.opcode, dst, 0, imm, m.group(7), "off", lineno, raw)
 
 
-def _rule_goto(asm: Assembler, m: re.Match[str], lineno: int, raw: str) -> tuple[list[Instruction], tuple[str, str] | None]:
+def _rule_goto(
+    asm: Assembler, m: re.Match[str], lineno: int, raw: str
+) -> tuple[list[Instruction], tuple[str, str] | None]:
     if m.group(1) == "gotol":
         return asm._target(0x06, 0, 0, 0, m.group(2), "imm", lineno, raw)
     return asm._target(0x05, 0, 0, 0, m.group(2), "off", lineno, raw)
 
 
-def _rule_call(asm: Assembler, m: re.Match[str], lineno: int, raw: str) -> tuple[list[Instruction], tuple[str, str] | None]:
+def _rule_call(
+    asm: Assembler, m: re.Match[str], lineno: int, raw: str
+) -> tuple[list[Instruction], tuple[str, str] | None]:
     target = m.group(1).strip()
     pc = re.fullmatch(r"pc\s*([+-]\s*\d+)", target)
     if pc:
@@ -529,14 +532,21 @@ _KERNEL_RULES: list[tuple[re.Pattern[str], Rule]] = [
         re.compile(rf"\*\((u8|u16|u32|u64)\s*\*\)\s*\(\s*{_MEMREF}\s*\)\s*=\s*(?:([rw])(\d+)|({_NUM}))"),
         _rule_store,
     ),
-    (re.compile(rf"lock\s+\*\((u8|u16|u32|u64)\s*\*\)\s*\(\s*{_MEMREF}\s*\)\s*(\+|\||&|\^)=\s*([rw])(\d+)"), _rule_lock),
     (
-        re.compile(rf"([rw])(\d+)\s*=\s*atomic_fetch_(add|and|or|xor)\(\s*\((u8|u16|u32|u64)\s*\*\)\s*\(\s*{_MEMREF}\s*\)\s*,\s*([rw])(\d+)\s*\)"),
+        re.compile(rf"lock\s+\*\((u8|u16|u32|u64)\s*\*\)\s*\(\s*{_MEMREF}\s*\)\s*(\+|\||&|\^)=\s*([rw])(\d+)"),
+        _rule_lock,
+    ),
+    (
+        re.compile(
+            rf"([rw])(\d+)\s*=\s*atomic_fetch_(add|and|or|xor)\(\s*\((u8|u16|u32|u64)\s*\*\)\s*\(\s*{_MEMREF}\s*\)\s*,\s*([rw])(\d+)\s*\)"
+        ),
         _rule_fetch,
     ),
     (re.compile(rf"([rw])(\d+)\s*=\s*(xchg_64|xchg32_32)\(\s*{_MEMREF}\s*,\s*([rw])(\d+)\s*\)"), _rule_xchg),
     (
-        re.compile(rf"([rw])(\d+)\s*=\s*(cmpxchg_64|cmpxchg32_32)\(\s*{_MEMREF}\s*,\s*([rw])(\d+)\s*,\s*([rw])(\d+)\s*\)"),
+        re.compile(
+            rf"([rw])(\d+)\s*=\s*(cmpxchg_64|cmpxchg32_32)\(\s*{_MEMREF}\s*,\s*([rw])(\d+)\s*,\s*([rw])(\d+)\s*\)"
+        ),
         _rule_cmpxchg,
     ),
     (re.compile(r"r(\d+)\s*=\s*(.+?)\s+ll"), _rule_lddw),

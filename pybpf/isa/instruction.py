@@ -36,7 +36,7 @@ class Instruction:
         return SLOT.pack(self.opcode, (self.src << 4) | self.dst, self.off, self.imm)
 
     @classmethod
-    def decode(cls, raw: bytes | memoryview, index: int = 0) -> Instruction:
+    def decode(cls, raw: bytes | bytearray | memoryview, index: int = 0) -> Instruction:
         opcode, regs, off, imm = SLOT.unpack_from(raw, index * 8)
         return cls(opcode, regs & 0x0F, regs >> 4, off, imm)
 
@@ -76,10 +76,10 @@ def encode_program(insns: Iterable[Instruction]) -> bytes:
     return b"".join(i.encode() for i in insns)
 
 
-def load_program(raw: bytes | bytearray | memoryview, **limits: int) -> list[Instruction]:
+def load_program(raw: bytes | bytearray | memoryview, *, max_slots: int = 0) -> list[Instruction]:
     """Decode and validate; the one entry point for untrusted bytecode."""
     insns = decode_program(raw)
-    validate(insns, **limits)
+    validate(insns, max_slots=max_slots or MAX_SLOTS)
     return insns
 
 
@@ -157,7 +157,9 @@ def _unknown_reason(insn: Instruction) -> str:
     assert field is not None
     value = {Field.OFF: insn.off, Field.IMM: insn.imm, Field.SRC: insn.src}[field]
     allowed = ", ".join(str(f.value) for f in entry.forms)
-    return f"opcode 0x{insn.opcode:02x} ({entry.forms[0].mnemonic}) has invalid {field.value} {value} (allowed: {allowed})"
+    return (
+        f"opcode 0x{insn.opcode:02x} ({entry.forms[0].mnemonic}) has invalid {field.value} {value} (allowed: {allowed})"
+    )
 
 
 _WRITES_DST = frozenset({Kind.ALU, Kind.END, Kind.LOAD, Kind.LOADSX, Kind.LDDW})

@@ -173,9 +173,7 @@ def _alu_forms() -> list[Form]:
             group_dm = "divmul32" if width == 32 else "divmul64"
             group = group_dm if name in _DIVMUL else group_base
             if name == "neg":
-                forms.append(
-                    Form(code | cls, Kind.ALU, "neg", "neg" + suffix, width, "", frozenset({"dst"}), 1, group)
-                )
+                forms.append(Form(code | cls, Kind.ALU, "neg", "neg" + suffix, width, "", frozenset({"dst"}), 1, group))
                 continue
             for source, sbit in (("K", 0), ("X", SOURCE_X)):
                 opcode = code | sbit | cls
@@ -186,9 +184,7 @@ def _alu_forms() -> list[Form]:
                         Form(opcode, Kind.ALU, name, name + suffix, width, source, uses, 1, group, Field.OFF, 0)
                     )
                     forms.append(
-                        Form(
-                            opcode, Kind.ALU, signed, signed + suffix, width, source, uses, 4, group, Field.OFF, 1
-                        )
+                        Form(opcode, Kind.ALU, signed, signed + suffix, width, source, uses, 4, group, Field.OFF, 1)
                     )
                 elif name == "mov":
                     forms.append(
@@ -207,7 +203,9 @@ def _alu_forms() -> list[Form]:
         for bits in (16, 32, 64):
             group = "base64" if bits == 64 or opcode == 0xD7 else "base32"
             forms.append(
-                Form(opcode, Kind.END, op, f"{mnem}{bits}", 64, "", frozenset({"dst"}), cpu, group, Field.IMM, bits, bits)
+                Form(
+                    opcode, Kind.END, op, f"{mnem}{bits}", 64, "", frozenset({"dst"}), cpu, group, Field.IMM, bits, bits
+                )
             )
     return forms
 
@@ -218,7 +216,9 @@ def _jump_forms() -> list[Form]:
         Form(0x06, Kind.JUMP, "ja", "ja32", 32, "", frozenset({"imm"}), 4, "base32"),
         Form(0x85, Kind.CALL, "call", "call", 64, "K", frozenset({"imm"}), 1, "base32", Field.SRC, 0),
         Form(0x85, Kind.CALL_LOCAL, "call_local", "call local", 64, "K", frozenset({"imm"}), 3, "base32", Field.SRC, 1),
-        Form(0x85, Kind.CALL_KFUNC, "call_kfunc", "call runtime", 64, "K", frozenset({"imm"}), 3, "base32", Field.SRC, 2),
+        Form(
+            0x85, Kind.CALL_KFUNC, "call_kfunc", "call runtime", 64, "K", frozenset({"imm"}), 3, "base32", Field.SRC, 2
+        ),
         # callx: bpf_conformance and LLVM put the register in dst.
         Form(0x8D, Kind.CALLX, "callx", "callx", 64, "X", frozenset({"dst"}), 1, "callx"),
         Form(0x95, Kind.EXIT, "exit", "exit", 64, "", frozenset(), 1, "base32"),
@@ -240,27 +240,84 @@ def _memory_forms() -> list[Form]:
         sfx = SIZE_SUFFIX[size]
         group = "base64" if size == 8 else "base32"
         forms.append(
-            Form(MODE_MEM | sbits | InsnClass.LDX, Kind.LOAD, "load", "ldx" + sfx, size, "X", frozenset({"dst", "src", "off"}), 1, group)
+            Form(
+                MODE_MEM | sbits | InsnClass.LDX,
+                Kind.LOAD,
+                "load",
+                "ldx" + sfx,
+                size,
+                "X",
+                frozenset({"dst", "src", "off"}),
+                1,
+                group,
+            )
         )
         if size != 8:
             forms.append(
                 Form(
-                    MODE_MEMSX | sbits | InsnClass.LDX, Kind.LOADSX, "loadsx", "ldxs" + sfx, size, "X",
-                    frozenset({"dst", "src", "off"}), 4, group,
+                    MODE_MEMSX | sbits | InsnClass.LDX,
+                    Kind.LOADSX,
+                    "loadsx",
+                    "ldxs" + sfx,
+                    size,
+                    "X",
+                    frozenset({"dst", "src", "off"}),
+                    4,
+                    group,
                 )
             )
         forms.append(
-            Form(MODE_MEM | sbits | InsnClass.ST, Kind.STORE_IMM, "store", "st" + sfx, size, "K", frozenset({"dst", "off", "imm"}), 1, group)
+            Form(
+                MODE_MEM | sbits | InsnClass.ST,
+                Kind.STORE_IMM,
+                "store",
+                "st" + sfx,
+                size,
+                "K",
+                frozenset({"dst", "off", "imm"}),
+                1,
+                group,
+            )
         )
         forms.append(
-            Form(MODE_MEM | sbits | InsnClass.STX, Kind.STORE_REG, "store", "stx" + sfx, size, "X", frozenset({"dst", "src", "off"}), 1, group)
+            Form(
+                MODE_MEM | sbits | InsnClass.STX,
+                Kind.STORE_REG,
+                "store",
+                "stx" + sfx,
+                size,
+                "X",
+                frozenset({"dst", "src", "off"}),
+                1,
+                group,
+            )
         )
         if size != 8:
             forms.append(
-                Form(MODE_ABS | sbits | InsnClass.LD, Kind.LD_ABS, "ld_abs", "ldabs" + sfx, size, "K", frozenset({"imm"}), 1, "packet")
+                Form(
+                    MODE_ABS | sbits | InsnClass.LD,
+                    Kind.LD_ABS,
+                    "ld_abs",
+                    "ldabs" + sfx,
+                    size,
+                    "K",
+                    frozenset({"imm"}),
+                    1,
+                    "packet",
+                )
             )
             forms.append(
-                Form(MODE_IND | sbits | InsnClass.LD, Kind.LD_IND, "ld_ind", "ldind" + sfx, size, "X", frozenset({"src", "imm"}), 1, "packet")
+                Form(
+                    MODE_IND | sbits | InsnClass.LD,
+                    Kind.LD_IND,
+                    "ld_ind",
+                    "ldind" + sfx,
+                    size,
+                    "X",
+                    frozenset({"src", "imm"}),
+                    1,
+                    "packet",
+                )
             )
     for size in (4, 8):
         opcode = MODE_ATOMIC | SIZE_BITS[size] | InsnClass.STX
@@ -270,10 +327,24 @@ def _memory_forms() -> list[Form]:
             cpu = 1 if (size == 8 and name == "add") else 3
             mnem = "lock " + name.replace("_", " ") + ("32" if size == 4 else "")
             forms.append(
-                Form(opcode, Kind.ATOMIC, name, mnem, size, "X", frozenset({"dst", "src", "off"}), cpu, group, Field.IMM, imm)
+                Form(
+                    opcode,
+                    Kind.ATOMIC,
+                    name,
+                    mnem,
+                    size,
+                    "X",
+                    frozenset({"dst", "src", "off"}),
+                    cpu,
+                    group,
+                    Field.IMM,
+                    imm,
+                )
             )
     for name, src in LDDW_VARIANTS:
-        forms.append(Form(0x18, Kind.LDDW, name, "lddw", 64, "K", frozenset({"dst", "imm"}), 1, "base64", Field.SRC, src))
+        forms.append(
+            Form(0x18, Kind.LDDW, name, "lddw", 64, "K", frozenset({"dst", "imm"}), 1, "base64", Field.SRC, src)
+        )
     return forms
 
 
@@ -297,7 +368,7 @@ def _index() -> dict[int, _OpcodeEntry]:
         discs = {f.discriminator for f in forms}
         if len(forms) > 1 and (len(discs) != 1 or None in discs):
             raise AssertionError(f"opcode 0x{opcode:02x} has ambiguous forms")  # table bug
-        table[opcode] = _OpcodeEntry(tuple(forms), forms[0].discriminator if len(forms) > 1 else forms[0].discriminator)
+        table[opcode] = _OpcodeEntry(tuple(forms), forms[0].discriminator)
     return table
 
 

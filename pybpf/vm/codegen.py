@@ -29,8 +29,21 @@ SIGN32 = 1 << 31
 
 # Names a block may use, bound per machine by the interpreter.
 BINDINGS = (
-    "ld1", "ld2", "ld4", "ld8", "st", "helper", "kfunc", "push", "pop", "callx", "atomic", "ldpkt", "pseudo",
-    "sbuf", "sbase",
+    "ld1",
+    "ld2",
+    "ld4",
+    "ld8",
+    "st",
+    "helper",
+    "kfunc",
+    "push",
+    "pop",
+    "callx",
+    "atomic",
+    "ldpkt",
+    "pseudo",
+    "sbuf",
+    "sbase",
 )
 
 BlockFunc = Callable[[list[int]], int]
@@ -160,8 +173,8 @@ def translate(
     if kind is Kind.LOADSX:
         return [f"{_reg(d)} = signed{8 * width}(ld{width}({_address(s, insn.off)}, {index})) & {M64:#x}"], False
     if kind is Kind.STORE_IMM:
-        value = insn.imm & ((1 << (8 * width)) - 1)
-        return [f"st({_address(d, insn.off)}, {width}, {_const(value)}, {index})"], False
+        stored = insn.imm & ((1 << (8 * width)) - 1)
+        return [f"st({_address(d, insn.off)}, {width}, {_const(stored)}, {index})"], False
     if kind is Kind.STORE_REG:
         return [f"st({_address(d, insn.off)}, {width}, {_reg(s)}, {index})"], False
     if kind is Kind.ATOMIC:
@@ -202,13 +215,13 @@ class CompiledProgram:
         """Instantiate the block functions for one machine; the list is indexed by slot."""
         funcs = self._factory(**bindings)
         table: list[BlockFunc | None] = [None] * self.size
-        for leader, fn in zip(self.leaders, funcs):
+        for leader, fn in zip(self.leaders, funcs, strict=True):
             table[leader] = fn
         return table
 
     def length_table(self) -> list[int]:
         table = [0] * self.size
-        for leader, n in zip(self.leaders, self.lengths):
+        for leader, n in zip(self.leaders, self.lengths, strict=True):
             table[leader] = n
         return table
 
@@ -262,7 +275,7 @@ def compile_program(
         packer = struct.Struct("<" + code)
         namespace["pack_" + code] = packer.pack_into
         namespace["unpack_" + code] = packer.unpack_from
-    exec(compile(source, "<pybpf blocks>", "exec"), namespace)  # noqa: S102 - our own generated code
+    exec(compile(source, "<pybpf blocks>", "exec"), namespace)
     return CompiledProgram(source, leaders, lengths, n, namespace["_factory"])
 
 

@@ -96,7 +96,9 @@ class Interpreter:
         self.instructions_executed = 0
 
     # -- running ------------------------------------------------------------------------------
-    def run(self, mem: bytes | bytearray | Region | None = None, *, r1: int | None = None, r2: int | None = None) -> int:
+    def run(
+        self, mem: bytes | bytearray | Region | None = None, *, r1: int | None = None, r2: int | None = None
+    ) -> int:
         """Run from instruction 0 and return r0.
 
         With ``mem`` (the conformance convention) r1 is the address of a writable copy of it and r2
@@ -131,7 +133,7 @@ class Interpreter:
             self._blocks = self._compiled.bind(**self._bindings())
             self._lengths = self._compiled.length_table()
         blocks, lengths = self._blocks, self._lengths
-        assert lengths is not None
+        assert lengths is not None  # set together with the blocks
         self.regs = regs
         self._reset_stack(regs)
         budget = self.budget
@@ -142,7 +144,7 @@ class Interpreter:
                 count += lengths[pc]
                 if count > budget:
                     raise BudgetExceededError(pc, budget)
-                pc = blocks[pc](regs)
+                pc = blocks[pc](regs)  # type: ignore[misc]  # a leader always has a block
         except ProgramAbort as stop:
             regs[0] = stop.r0
         finally:

@@ -17,11 +17,10 @@ import ctypes
 import mmap
 import struct
 from collections.abc import Iterator
-from typing import Union
 
 from pybpf.errors import MemoryAccessError
 
-Buffer = Union[bytearray, mmap.mmap]
+Buffer = bytearray | mmap.mmap
 
 _U = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"), 8: struct.Struct("<Q")}
 _U8, _U16, _U32, _U64 = _U[1], _U[2], _U[4], _U[8]

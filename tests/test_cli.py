@@ -1,0 +1,113 @@
+"""The ``pybpf`` command, run as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pybpf.cli.main import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pybpf(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pybpf", *args], capture_output=True, text=True, input=stdin, timeout=60
+    )
+
+
+def test_hello_example_runs() -> None:
+    proc = pybpf("run", str(ROOT / "examples" / "hello.asm"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == hex(sum(range(1, 101)))
+
+
+def test_asm_then_disasm_then_run(tmp_path: Path) -> None:
+    src = tmp_path / "p.asm"
+    src.write_text("mov %r0, 0\nldxb %r2, [%r1+1]\nadd %r0, %r2\nexit\n")
+    out = tmp_path / "p.bin"
+    assert main(["asm", str(src), "-o", str(out)]) == 0
+    assert out.stat().st_size == 32
+    proc = pybpf("disasm", str(out))
+    assert proc.returncode == 0
+    assert "r2 = *(u8 *)(r1 + 1)" in proc.stdout
+    proc = pybpf("run", str(out), "--mem", "00 2a")
+    assert proc.stdout.strip() == "0x2a"
+    mem = tmp_path / "mem.bin"
+    mem.write_bytes(b"\x00\x07")
+    assert pybpf("run", str(out), "--mem-file", str(mem)).stdout.strip() == "0x7"
+
+
+def test_trace_prints_each_instruction_and_changes(tmp_path: Path) -> None:
+    src = tmp_path / "t.asm"
+    src.write_text("r1 = 5\n*(u64 *)(r10 - 8) = r1\nr0 = *(u64 *)(r10 - 8)\nexit\n")
+    proc = pybpf("run", str(src), "--trace")
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["0:", "r1", "=", "5", "r1=0x5"]
+    assert "]:8=0x5" in lines[1]
+    assert lines[2].endswith("r0=0x5")
+    assert lines[-1] == "0x5"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("r0 = 0\nbogus\nexit\n", "line 2"),
+        ("r0 = 0\n", "no exit instruction"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(tmp_path: Path, content: str, message: str) -> None:
+    src = tmp_path / "bad.asm"
+    src.write_text(content)
+    proc = pybpf("run", str(src))
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_runtime_fault_reports_instruction(tmp_path: Path) -> None:
+    src = tmp_path / "oob.asm"
+    src.write_text("r0 = *(u64 *)(r1 + 0)\nexit\n")
+    proc = pybpf("run", str(src), "--mem", "0102")
+    assert proc.returncode == 1
+    assert "instruction 0: invalid 8-byte read" in proc.stderr
+
+
+def test_raw_bytecode_errors_name_index(tmp_path: Path) -> None:
+    raw = tmp_path / "bad.bin"
+    raw.write_bytes(bytes.fromhex("b700000000000000ff000000000000009500000000000000"))
+    proc = pybpf("run", str(raw))
+    assert proc.returncode == 1 and "instruction 1: unknown opcode 0xff" in proc.stderr
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    src = tmp_path / "bad.asm"
+    src.write_text("r0 = 0\n")
+    proc = pybpf("--debug", "run", str(src))
+    assert proc.returncode == 1 and "Traceback" in proc.stderr
+
+
+def test_missing_file() -> None:
+    proc = pybpf("run", "no/such/file.asm")
+    assert proc.returncode == 1 and "No such file" in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["asm", "disasm", "run", "conformance-plugin"])
+def test_help(command: str) -> None:
+    proc = pybpf(command, "--help")
+    assert proc.returncode == 0 and "usage: pybpf " + command in proc.stdout
+
+
+def test_conformance_plugin_command_with_memory() -> None:
+    program = "71  10  01  00  00  00  00  00  95  00  00  00  00  00  00  00  \n"  # r0 = *(u8 *)(r1 + 1)
+    proc = pybpf("conformance-plugin", "00  2a  ", stdin=program)
+    assert proc.returncode == 0 and proc.stdout.strip() == "2a"
+
+
+def test_jit_engine_is_refused_clearly(tmp_path: Path) -> None:
+    proc = pybpf("run", str(ROOT / "examples" / "hello.asm"), "--engine", "jit")
+    assert proc.returncode == 1 and "JIT engine is not available" in proc.stderr
