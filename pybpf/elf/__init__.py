@@ -1,0 +1,1 @@
+"""Loading clang-built eBPF ELF objects: ELF container, BTF, maps, relocations."""

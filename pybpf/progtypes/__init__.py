@@ -1,0 +1,1 @@
+"""Program types: section names, context layouts, return codes and allowed helpers (platform data)."""
