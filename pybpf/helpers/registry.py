@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 HelperFunc = Callable[..., int]
 
@@ -63,19 +62,12 @@ class HelperRegistry:
         return HelperRegistry(list(self._by_id.values()))
 
 
-def _ktime_get_ns(env: Any, *args: int) -> int:
-    """bpf_ktime_get_ns (id 5): CLOCK_MONOTONIC in nanoseconds."""
-    import time
-
-    return time.monotonic_ns()
-
-
 def default_registry() -> HelperRegistry:
-    """Helpers every program gets unless it asks for another set.
+    """Every helper pybpf implements, under its Linux id and name (see :mod:`pybpf.helpers.kernel`).
 
-    Id 5 is ``bpf_ktime_get_ns``, as in Linux.  The conformance suite calls helper 5 (with r1 = -1)
+    Id 5 is ``bpf_ktime_get_ns``, as in Linux: the conformance suite calls helper 5 (with r1 = -1)
     and only needs the call to return and the program to go on, which it does.
     """
-    reg = HelperRegistry()
-    reg.add(Helper(5, "ktime_get_ns", _ktime_get_ns, "CLOCK_MONOTONIC in nanoseconds"))
-    return reg
+    from pybpf.helpers.kernel import register_kernel_helpers
+
+    return register_kernel_helpers(HelperRegistry())

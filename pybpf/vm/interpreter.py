@@ -33,6 +33,13 @@ M64 = semantics.M64
 PseudoResolver = Callable[[int, int, int, int], int]
 
 
+class TailCall(Exception):
+    """Internal: raised by the tail-call helper; the running program is replaced by ``target``."""
+
+    def __init__(self, target: Interpreter) -> None:
+        self.target = target
+
+
 class ProgramAbort(Exception):
     """Internal: ends the program at once with a given r0 (legacy packet loads past the end)."""
 
@@ -94,6 +101,8 @@ class Interpreter:
         self._blocks: list[Any] | None = None
         self._lengths: list[int] | None = None
         self.instructions_executed = 0
+        self.tail_calls = 0
+        self._count = 0
 
     # -- running ------------------------------------------------------------------------------
     def run(
@@ -126,32 +135,72 @@ class Interpreter:
                 self.memory.remove(region)
                 region.release()
 
-    def execute(self, regs: list[int], entry: int = 0) -> int:
-        """Run with the given initial registers (r10 is set here) and return r0."""
+    def execute(self, regs: list[int], entry: int = 0, *, tail_calls: int = 0) -> int:
+        """Run with the given initial registers (r10 is set here) and return r0.
+
+        ``tail_calls`` is how many tail calls led here (the kernel allows 33 in a chain).
+        """
         if self._blocks is None:
             self._compiled = compile_program(self.insns, self.forms, frame_size=self.stack_size)
             self._blocks = self._compiled.bind(**self._bindings())
             self._lengths = self._compiled.length_table()
-        blocks, lengths = self._blocks, self._lengths
-        assert lengths is not None  # set together with the blocks
         self.regs = regs
+        self.tail_calls = tail_calls
         self._reset_stack(regs)
+        self._count = 0
+        try:
+            pc = self._loop(entry, regs)
+        except ProgramAbort as stop:
+            regs[0] = stop.r0
+            pc = -1
+        except TailCall as call:
+            self.instructions_executed = self._count
+            return call.target.execute([0, regs[1]] + [0] * 9, tail_calls=tail_calls + 1)
+        finally:
+            self.instructions_executed = self._count
+        if pc == -2:
+            raise VMError(len(self.insns) - 1, "execution ran past the last instruction")
+        return regs[0]
+
+    def _loop(self, pc: int, regs: list[int]) -> int:
+        """Run blocks from ``pc`` until a frame with a negative return index exits."""
+        blocks, lengths = self._blocks, self._lengths
+        assert blocks is not None and lengths is not None  # compiled by execute()
         budget = self.budget
-        count = 0
-        pc = entry
+        count = self._count
         try:
             while pc >= 0:
                 count += lengths[pc]
                 if count > budget:
                     raise BudgetExceededError(pc, budget)
-                pc = blocks[pc](regs)  # type: ignore[misc]  # a leader always has a block
-        except ProgramAbort as stop:
-            regs[0] = stop.r0
+                pc = blocks[pc](regs)
         finally:
-            self.instructions_executed = count
+            self._count = count
+        return pc
+
+    def call_function(self, address: int, *args: int) -> int:
+        """Run the function of this program at ``address`` (a callback) and return its r0.
+
+        Helpers such as ``bpf_loop`` call back into the program this way.  The callback gets a
+        fresh frame like a local call; the registers of the helper's caller are left as they were.
+        """
+        offset = address - self.code.base
+        entry = offset // 8
+        if not 0 <= offset < self.code.size or offset % 8 or entry not in self._entries:
+            raise HelperError(self.pc, f"callback 0x{address:x} is not a function of this program")
+        regs = self.regs
+        saved = regs[:6]
+        caller_pc = self.pc
+        for i, value in enumerate(args, 1):
+            regs[i] = value & M64
+        self._push_frame(-1, entry, caller_pc)
+        pc = self._loop(entry, regs)
         if pc == -2:
             raise VMError(len(self.insns) - 1, "execution ran past the last instruction")
-        return regs[0]
+        r0 = regs[0]
+        regs[:6] = saved
+        self.pc = caller_pc
+        return r0
 
     def _reset_stack(self, regs: list[int]) -> None:
         self._frames.clear()
@@ -226,7 +275,7 @@ class Interpreter:
         self.pc = pc
         try:
             result = helper.func(self, regs[1], regs[2], regs[3], regs[4], regs[5])
-        except (VMError, ProgramAbort):
+        except (VMError, ProgramAbort, TailCall):
             raise
         except Exception as exc:  # a helper bug must not escape as an arbitrary exception
             raise HelperError(pc, f"helper {helper.name} ({helper_id}) failed: {exc}") from exc
