@@ -111,3 +111,43 @@ def test_conformance_plugin_command_with_memory() -> None:
 def test_jit_engine_is_refused_clearly(tmp_path: Path) -> None:
     proc = pybpf("run", str(ROOT / "examples" / "hello.asm"), "--engine", "jit")
     assert proc.returncode == 1 and "JIT engine is not available" in proc.stderr
+
+
+def test_disasm_object_resolves_names() -> None:
+    proc = pybpf("disasm", str(ROOT / "tests" / "bpf" / "control.o"))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "loop_sum (section syscall, type syscall" in out
+    assert "r2 = func(pc+8) ll  ; add_index" in out
+    assert "call 181  ; bpf_loop" in out
+    assert "; map jumps" in out
+    assert "\nadd_index:\n" in out
+
+
+def test_inspect_object_json() -> None:
+    import json
+
+    proc = pybpf("inspect", str(ROOT / "tests" / "bpf" / "maps.o"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    maps = {m["name"]: m for m in info["maps"]}
+    assert maps["flows"] == {
+        "name": "flows",
+        "type": "hash",
+        "key_size": 8,
+        "value_size": 16,
+        "max_entries": 64,
+        "flags": 0,
+        "pinning": "",
+        "source": "btf",
+    }
+    assert [p["name"] for p in info["programs"]][:2] == ["count_flow", "bump"]
+    table = pybpf("inspect", str(ROOT / "tests" / "bpf" / "control.o")).stdout
+    assert "pinned_counts" in table and "by_name" in table and "read-only" in table
+
+
+def test_inspect_bad_object_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.o"
+    bad.write_bytes(b"\x7fELF" + bytes(100))
+    proc = pybpf("inspect", str(bad))
+    assert proc.returncode == 1 and "64-bit" in proc.stderr and "Traceback" not in proc.stderr

@@ -53,8 +53,20 @@ def cmd_asm(args: argparse.Namespace) -> int:
 
 
 def cmd_disasm(args: argparse.Namespace) -> int:
-    insns = read_program(Path(args.file))
-    print(listing(insns))
+    path = Path(args.file)
+    if path.read_bytes()[:4] == ELF_MAGIC:
+        from pybpf.cli.objects import disassemble_object
+
+        print(disassemble_object(path), end="")
+        return 0
+    print(listing(read_program(path)))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from pybpf.cli.objects import inspect_object
+
+    print(inspect_object(Path(args.file), args.json), end="" if not args.json else "\n")
     return 0
 
 
@@ -128,11 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "disasm",
-        help="disassemble raw bytecode or assembly",
-        description="Print a program in the kernel / llvm-objdump syntax.",
+        help="disassemble an object file, raw bytecode or assembly",
+        description="Print programs in the kernel / llvm-objdump syntax; for an ELF object every program, "
+        "with its sub-programs and relocations resolved to map, variable, function and helper names.",
     )
-    p.add_argument("file", help="raw bytecode or assembly text")
+    p.add_argument("file", help="ELF object, raw bytecode or assembly text")
     p.set_defaults(func=cmd_disasm)
+
+    p = sub.add_parser(
+        "inspect",
+        help="list the programs, maps and data sections of an object file",
+        description="List programs (section, type, instruction count), maps (type, key/value size, entries, "
+        "pinning) and global data sections of a clang-built eBPF object.",
+    )
+    p.add_argument("file", help="ELF object file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser(
         "run", help="run a program and print r0", description="Run raw bytecode or assembly text and print r0 in hex."
