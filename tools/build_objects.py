@@ -3,7 +3,8 @@
 Usage: python tools/build_objects.py [--check]
 
 Every ``*.c`` under ``tests/bpf`` is built three ways, next to its source: ``NAME.o`` (clang's
-default cpu, v1 on clang 14), ``NAME.v3.o`` and ``NAME.v4.o``.  With ``--check`` nothing is
+default cpu, v1 on clang 14), ``NAME.v3.o`` and ``NAME.v4.o``.  The examples under ``examples/``
+are built once, with clang's default cpu, so users without clang can run them.  With ``--check`` nothing is
 written: the objects are rebuilt in a temporary directory and compared byte for byte with the
 committed ones, and the exit status says whether any is stale.
 """
@@ -18,8 +19,9 @@ from pathlib import Path
 from pybpf.toolchain import compile_bpf
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE_DIRS = [ROOT / "tests" / "bpf"]
-VARIANTS = {"": "", ".v3": "v3", ".v4": "v4"}
+ALL_CPUS = {"": "", ".v3": "v3", ".v4": "v4"}
+DEFAULT_CPU = {"": ""}
+SOURCE_DIRS = {ROOT / "tests" / "bpf": ALL_CPUS, ROOT / "examples": DEFAULT_CPU}
 
 
 def sources() -> list[Path]:
@@ -27,7 +29,8 @@ def sources() -> list[Path]:
 
 
 def targets(source: Path) -> list[tuple[Path, str]]:
-    return [(source.with_name(source.stem + suffix + ".o"), cpu) for suffix, cpu in VARIANTS.items()]
+    variants = SOURCE_DIRS[source.parent]
+    return [(source.with_name(source.stem + suffix + ".o"), cpu) for suffix, cpu in variants.items()]
 
 
 def build(source: Path, output: Path, cpu: str) -> Path:

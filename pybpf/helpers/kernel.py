@@ -80,7 +80,9 @@ def get_prandom_u32(env: Any, *_: int) -> int:
 
 def get_smp_processor_id(env: Any, *_: int) -> int:
     """The virtual CPU the program runs on (8); per-CPU maps use the same number."""
-    return int(getattr(env, "cpu", 0))
+    from pybpf.maps.percpu import current_cpu
+
+    return current_cpu()
 
 
 def get_numa_node_id(env: Any, *_: int) -> int:

@@ -69,5 +69,6 @@ def default_registry() -> HelperRegistry:
     and only needs the call to return and the program to go on, which it does.
     """
     from pybpf.helpers.kernel import register_kernel_helpers
+    from pybpf.helpers.maps import register_map_helpers
 
-    return register_kernel_helpers(HelperRegistry())
+    return register_map_helpers(register_kernel_helpers(HelperRegistry()))

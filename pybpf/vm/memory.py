@@ -99,6 +99,12 @@ class Memory:
         self._regions.insert(i, region)
         return region
 
+    def ensure(self, region: Region) -> Region:
+        """Add ``region`` unless it is already in the set (cheap enough for a helper's fast path)."""
+        if self.region_at(region.base) is not region:
+            self.add(region)
+        return region
+
     def remove(self, region: Region) -> None:
         i = bisect.bisect_left(self._bases, region.base)
         while i < len(self._regions) and self._regions[i] is not region:

@@ -1,0 +1,225 @@
+"""A loaded eBPF object: maps created, global data in place, programs ready to run.
+
+This is the libbpf workflow in Python::
+
+    obj = pybpf.open_object("prog.o")      # parse, link, describe maps (nothing created yet)
+    obj.rodata["scale"] = 3                 # load-time configuration of ``const volatile`` globals
+    loaded = obj.load()                     # create maps, fill data sections and initialisers
+    loaded.program("count").run(b"...")     # run a program
+    loaded.maps["counters"][0]              # read a map from Python
+
+All programs of one object share one address space (:class:`~pybpf.vm.memory.Memory`): the
+object's maps and the caller's inputs are regions in it, and each program adds its own stack and
+code regions.  Map references in code (``lddw`` src 5/6 from the loader) resolve to map handles
+and to addresses inside the maps' value memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from pybpf.elf.btf import BtfDatasec, BtfVar
+from pybpf.elf.loader import ElfObject, MapDefinition, ProgramDefinition
+from pybpf.elf.loader import open_object as open_elf
+from pybpf.errors import PybpfError, VMError
+from pybpf.helpers.registry import HelperRegistry, default_registry
+from pybpf.maps import BpfMap, KeyedMap, MapSpec, create_map
+from pybpf.progtypes.sections import ProgType
+from pybpf.vm.memory import Memory, Region
+
+M64 = (1 << 64) - 1
+
+
+class RodataView(MutableMapping[str, int | bytes]):
+    """``const volatile`` globals of ``.rodata*`` sections, settable before :meth:`OpenObject.load`.
+
+    Values are ints (stored little-endian in the variable's size) or bytes of the exact size.
+    """
+
+    def __init__(self, elf: ElfObject) -> None:
+        self._vars: dict[str, tuple[MapDefinition, int, int]] = {}
+        self._data: dict[str, bytearray] = {}
+        if elf.btf is None:
+            return
+        for m in elf.maps:
+            if m.source != "data" or not m.read_only or m.initial is None:
+                continue
+            self._data[m.name] = bytearray(m.initial)
+            sec = elf.btf.datasec(m.name)
+            if sec is None:
+                continue
+            for info in _datasec_vars(sec):
+                var = elf.btf.type(info.type)
+                if isinstance(var, BtfVar):
+                    self._vars[var.name] = (m, info.offset, info.size)
+
+    def __getitem__(self, name: str) -> int | bytes:
+        m, off, size = self._lookup(name)
+        return bytes(self._data[m.name][off : off + size])
+
+    def __setitem__(self, name: str, value: int | bytes) -> None:
+        m, off, size = self._lookup(name)
+        raw = value.to_bytes(size, "little", signed=value < 0) if isinstance(value, int) else bytes(value)
+        if len(raw) != size:
+            raise PybpfError(f"rodata {name!r}: value has {len(raw)} bytes, the variable has {size}")
+        self._data[m.name][off : off + size] = raw
+
+    def __delitem__(self, name: str) -> None:
+        raise PybpfError("rodata variables cannot be deleted")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._vars)
+
+    def __len__(self) -> int:
+        return len(self._vars)
+
+    def _lookup(self, name: str) -> tuple[MapDefinition, int, int]:
+        if name not in self._vars:
+            raise KeyError(f"no read-only global {name!r} (known: {', '.join(self._vars) or 'none'})")
+        return self._vars[name]
+
+    def section_bytes(self, section: str) -> bytes | None:
+        data = self._data.get(section)
+        return bytes(data) if data is not None else None
+
+
+def _datasec_vars(sec: BtfDatasec) -> list[Any]:
+    return list(sec.vars)
+
+
+@dataclass
+class OpenObject:
+    """An opened, not yet loaded object (``bpf_object__open``)."""
+
+    elf: ElfObject
+    rodata: RodataView
+    helpers: HelperRegistry = field(default_factory=default_registry)
+
+    def load(self, *, engine: str = "auto", pin_root: str | Path | None = None, cpus: int | None = None) -> BpfObject:
+        return BpfObject(self, engine=engine, pin_root=pin_root, cpus=cpus)
+
+
+def open_object(path: str | Path | bytes, *, helpers: HelperRegistry | None = None) -> OpenObject:
+    """Parse and link an object; extern calls resolve against ``helpers`` by name."""
+    registry = helpers if helpers is not None else default_registry()
+
+    def lookup(name: str) -> int | None:
+        helper = registry.by_name(name.removeprefix("bpf_"))
+        return helper.id if helper is not None else None
+
+    elf = open_elf(path, helpers=lookup)
+    return OpenObject(elf, RodataView(elf), registry)
+
+
+def load(
+    path: str | Path | bytes, *, engine: str = "auto", pin_root: str | Path | None = None, **globals_: int | bytes
+) -> BpfObject:
+    """Open and load in one step; keyword arguments set ``const volatile`` globals first."""
+    opened = open_object(path)
+    for name, value in globals_.items():
+        opened.rodata[name] = value
+    return opened.load(engine=engine, pin_root=pin_root)
+
+
+class Program:
+    """One entry program of a loaded object, bound to an engine."""
+
+    def __init__(self, obj: BpfObject, definition: ProgramDefinition, engine: Any) -> None:
+        self.object = obj
+        self.definition = definition
+        self.name = definition.name
+        self.section = definition.section
+        self.prog_type: ProgType | None = definition.prog_type
+        self.engine = engine
+
+    def __repr__(self) -> str:
+        return f"<Program {self.name} section={self.section}>"
+
+    def run(self, ctx: bytes | bytearray | Region | None = None, *, r1: int | None = None) -> int:
+        """Run with r1 pointing at ``ctx`` (a caller buffer, as ``syscall`` programs get it).
+
+        Pass a :class:`Region` (or a bytearray, whose contents are updated in place) to see what
+        the program wrote.
+        """
+        memory = self.object.memory
+        if isinstance(ctx, bytearray):
+            region = Region("ctx", ctx, kind="context")
+            memory.add(region)
+            try:
+                return int(self.engine.run(region, r1=r1))
+            finally:
+                memory.remove(region)
+                region.release()
+        return int(self.engine.run(ctx, r1=r1))
+
+
+class BpfObject:
+    """A loaded object: its maps and programs."""
+
+    def __init__(
+        self, opened: OpenObject, *, engine: str = "auto", pin_root: str | Path | None = None, cpus: int | None = None
+    ) -> None:
+        from pybpf.engine import make_engine
+
+        self.name = opened.elf.name
+        self.memory = Memory()
+        self.helpers = opened.helpers
+        elf = opened.elf
+        self.maps: dict[str, Any] = {}  # KeyedMap for keyed types; queue/stack/ringbuf/bloom otherwise
+        self._by_index: list[BpfMap] = []
+        for map_def in elf.maps:
+            bpf_map = create_map(_spec(map_def), cpus=cpus, pin_root=pin_root)
+            if map_def.source == "data":
+                initial = opened.rodata.section_bytes(map_def.name) if map_def.read_only else None
+                cast(KeyedMap, bpf_map).update_elem(bytes(4), initial if initial is not None else map_def.initial)
+            self.maps[map_def.name] = bpf_map
+            self._by_index.append(bpf_map)
+            self.memory.add(bpf_map.region)
+        self.programs: dict[str, Program] = {}
+        for prog_def in elf.programs:
+            eng = make_engine(
+                prog_def.insns, engine=engine, helpers=self.helpers, memory=self.memory, pseudo_resolver=self._resolve
+            )
+            self.programs[prog_def.name] = Program(self, prog_def, eng)
+        for map_def in elf.maps:
+            for slot, target in map_def.slot_init.items():
+                value = self.programs[target] if target in self.programs else self.maps[target]
+                cast(KeyedMap, self.maps[map_def.name]).update_elem(slot.to_bytes(4, "little"), value)
+
+    def _resolve(self, src: int, imm: int, next_imm: int, pc: int) -> int:
+        if not 0 <= imm < len(self._by_index):
+            raise VMError(pc, f"lddw refers to map index {imm}; the object has {len(self._by_index)} maps")
+        bpf_map = self._by_index[imm]
+        if src == 5:
+            return int(bpf_map.handle)
+        if src == 6:
+            return (int(bpf_map.lookup(bytes(4))) + next_imm) & M64
+        raise VMError(pc, f"lddw src {src} cannot be resolved by the object loader")
+
+    def program(self, name: str) -> Program:
+        if name in self.programs:
+            return self.programs[name]
+        matches = [p for p in self.programs.values() if p.section == name]
+        if len(matches) == 1:
+            return matches[0]
+        raise PybpfError(f"{self.name}: no program {name!r} (programs: {', '.join(self.programs)})")
+
+
+def _spec(definition: MapDefinition) -> MapSpec:
+    return MapSpec(
+        name=definition.name,
+        map_type=definition.map_type,
+        key_size=definition.key_size,
+        value_size=definition.value_size,
+        max_entries=definition.max_entries,
+        map_flags=definition.map_flags,
+        map_extra=definition.map_extra,
+        inner=_spec(definition.inner) if definition.inner is not None else None,
+        pinning=definition.pinning,
+    )
+
+
+__all__ = ["BpfObject", "OpenObject", "Program", "load", "open_object"]

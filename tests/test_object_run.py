@@ -1,0 +1,100 @@
+"""Clang-built objects (v1, v3 and v4 builds) load and run with the results their C source implies."""
+
+from __future__ import annotations
+
+import logging
+import struct
+from pathlib import Path
+
+import pytest
+
+import pybpf.object as bpfobj
+
+OBJECTS = Path(__file__).resolve().parent / "bpf"
+VARIANTS = ["", ".v3", ".v4"]
+
+
+def words(*values: int) -> bytearray:
+    return bytearray(struct.pack(f"<{len(values)}I", *values))
+
+
+def load(name: str, variant: str, **kw: object) -> bpfobj.BpfObject:
+    return bpfobj.load(OBJECTS / f"{name}{variant}.o", engine="interp", **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_globals_and_subprograms(variant: str) -> None:
+    obj = load("globals", variant)
+    data_sum = obj.program("data_sum")
+    # counter (40) + scale (3) + custom_value (1000) + hidden_table[43 & 3] (4)
+    assert data_sum.run(words(6, 7)) == 1047
+    # counter was incremented by the first run: 44 + 1000 + hidden_table[0]
+    assert data_sum.run(words(6, 7)) == 1045
+    assert obj.maps[".data"][0][:4] == (42).to_bytes(4, "little")
+    assert obj.maps[".bss"][0][:4] == (43 + 44).to_bytes(4, "little")  # zeroed_total
+    assert obj.maps[".bss"][0][8 + 8 * 6 : 8 + 8 * 7] == (2).to_bytes(8, "little")  # big_bss[6]
+    # str_len("abcdefg") * 100 + str_len(greeting="hi") + scale * 2 * 1000
+    assert obj.program("strings").run(words(0)) == 6702
+    assert obj.program("read_input").run(words(6, 7)) == 42 + 1 + 1 + 2
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rodata_is_settable_before_load_and_read_only_after(variant: str) -> None:
+    obj = load("globals", variant, scale=10)
+    assert obj.program("strings").run(words(0)) == 700 + 2 + 20_000
+    opened = bpfobj.open_object(OBJECTS / f"globals{variant}.o")
+    opened.rodata["greeting"] = b"hello\0\0\0"
+    assert opened.load(engine="interp").program("strings").run(words(0)) == 700 + 5 + 6000
+    with pytest.raises(KeyError):
+        opened.rodata["nope"] = 1
+    assert obj.memory.region_at(obj.maps[".rodata"].region.base).writable is False
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_map_type_from_programs(variant: str) -> None:
+    obj = load("maps", variant)
+    run = lambda name, *v: obj.program(name).run(words(*v))  # noqa: E731
+    assert [run("count_flow", 0x0A000001, 80, 100) for _ in range(3)] == [1, 2, 3]
+    ((key, value),) = obj.maps["flows"].items()
+    assert struct.unpack("<IHH", key) == (0x0A000001, 80, 6)
+    assert struct.unpack("<QQ", value) == (3, 300)
+    assert [run("bump", 2) for _ in range(2)] == [1, 2]
+    assert obj.maps["counters"][2] == (2).to_bytes(8, "little")
+    assert [run("lru_insert", i) for i in range(6)] == [1, 2, 3, 4, 4, 4]
+    assert len(obj.maps["lru"]) == 4
+    routes = obj.maps["routes"]
+    routes[struct.pack("<I", 8) + bytes([10, 0, 0, 0])] = 1
+    routes[struct.pack("<I", 16) + bytes([10, 1, 0, 0])] = 2
+    route = lambda *addr: obj.program("route").run(bytearray(bytes(addr)))  # noqa: E731
+    assert [route(10, 1, 2, 3), route(10, 2, 2, 3), route(11, 2, 2, 3) & 0xFFFFFFFF] == [2, 1, 0xFFFFFFFF]
+    assert run("queue_stack", 3, 4) == 304
+    assert run("emit", 9) == 0
+    assert list(obj.maps["events"].consumer()) == [struct.pack("<II", 1, 9), struct.pack("<II", 2, 10)]
+    assert run("bloom", 5, 6) == 10
+    assert [run("map_in_map", 0, 5), run("map_in_map", 1, 7)] == [5, 1007]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_callbacks_tail_calls_and_pinned_maps(variant: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    obj = load("control", variant, pin_root=tmp_path)
+    run = lambda name, *v: obj.program(name).run(words(*v))  # noqa: E731
+    assert run("loop_sum", 5) == 10 * 1000 + 6  # stops at index 5, which counts
+    assert run("loop_sum", 1000) == 4950 * 1000 + 100
+    assert [run("dispatch", i) for i in range(5)] == [99, 1, 2, 99, 99]
+    assert run("weighted", 1, 2, 3, 4) == 1 * 1 + 2 * 2 + 3 * 3 + 4 * 4
+    assert [run("pin_count", 7) for _ in range(2)] == [1, 2]
+    with caplog.at_level(logging.INFO, logger="pybpf.trace"):
+        assert run("fmt", 7, 42) == 5 * 100 + 1
+    assert "fmt made 7-42 (5)" in [r.getMessage() for r in caplog.records]
+    # A second load shares the pinned map, as libbpf's LIBBPF_PIN_BY_NAME does.
+    again = load("control", variant, pin_root=tmp_path)
+    assert again.program("pin_count").run(words(7)) == 3
+    assert (tmp_path / "pinned_counts").exists()
+
+
+def test_tail_call_chain_limit() -> None:
+    obj = load("control", "")
+    jumps = obj.maps["jumps"]
+    # Make slot 3 point back at dispatch itself: each run tail-calls itself until the limit.
+    jumps[3] = obj.program("dispatch")
+    assert obj.program("dispatch").run(words(3)) == 99
