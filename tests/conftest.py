@@ -17,3 +17,9 @@ def conformance_dir() -> Path:
             f"bpf_conformance test vectors not found: set {ENV_VAR} or put shared/conformance/tests beside the checkout"
         )
     return directory
+
+
+@pytest.fixture(autouse=True)
+def _private_pin_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Objects with pinned maps must not pin into the user's default pin root during tests."""
+    monkeypatch.setenv("PYBPF_PIN_ROOT", str(tmp_path_factory.mktemp("pins")))

@@ -108,9 +108,10 @@ def test_conformance_plugin_command_with_memory() -> None:
     assert proc.returncode == 0 and proc.stdout.strip() == "2a"
 
 
-def test_jit_engine_is_refused_clearly(tmp_path: Path) -> None:
+def test_jit_engine_runs_hello(tmp_path: Path) -> None:
     proc = pybpf("run", str(ROOT / "examples" / "hello.asm"), "--engine", "jit")
-    assert proc.returncode == 1 and "JIT engine is not available" in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0x13ba"
 
 
 def test_disasm_object_resolves_names() -> None:
@@ -151,3 +152,47 @@ def test_inspect_bad_object_is_one_line(tmp_path: Path) -> None:
     bad.write_bytes(b"\x7fELF" + bytes(100))
     proc = pybpf("inspect", str(bad))
     assert proc.returncode == 1 and "64-bit" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_run_object_program_and_show_maps() -> None:
+    proc = pybpf(
+        "run", str(ROOT / "tests" / "bpf" / "maps.o"), "--section", "count_flow", "--mem", "0100000a 50000000 64000000"
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "0x1"
+    assert "map 'flows': HASH (1)" in proc.stdout
+    assert "map 'counters'" not in proc.stdout  # untouched array: nothing to show
+
+
+def test_run_object_needs_section_when_ambiguous() -> None:
+    proc = pybpf("run", str(ROOT / "tests" / "bpf" / "maps.o"), "--mem", "00")
+    assert proc.returncode == 1 and "choose one with --section" in proc.stderr
+
+
+def test_map_dump_of_a_pinned_map(tmp_path: Path) -> None:
+    import os
+
+    env = dict(os.environ, PYBPF_PIN_ROOT=str(tmp_path))
+    for expected in ("0x1", "0x2"):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pybpf",
+                "run",
+                str(ROOT / "tests" / "bpf" / "control.o"),
+                "--section",
+                "pin_count",
+                "--mem",
+                "07000000",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert proc.stdout.splitlines()[0] == expected, proc.stderr
+    proc = pybpf("map", "dump", str(tmp_path / "pinned_counts"))
+    assert proc.returncode == 0
+    assert "HASH" in proc.stdout and "07 00 00 00  02 00 00 00 00 00 00 00" in proc.stdout

@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pybpf.errors import PybpfError
 from pybpf.isa.assembler import assemble
@@ -86,25 +87,73 @@ def _memory_arg(args: argparse.Namespace) -> bytes | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from pybpf.engine import make_engine
 
-    insns = read_program(Path(args.file))
+    path = Path(args.file)
     mem = _memory_arg(args)
     options = {"budget": args.budget} if args.budget else {}
     engine = "interp" if args.trace else args.engine
+    if path.read_bytes()[:4] == ELF_MAGIC:
+        return _run_object(args, path, mem, engine)
+    insns = read_program(path)
     vm = make_engine(insns, engine=engine, **options)
-    if args.trace:
-        from pybpf.vm.memory import Region
-
-        region = Region("mem", bytearray(mem)) if mem is not None else None
-        regs = [0] * 11
-        if region is not None:
-            vm.memory.add(region)
-            vm.packet = region
-            regs[1], regs[2] = region.base if region.size else 0, region.size
-        r0 = vm.trace(regs, lambda step: print(_trace_line(insns, step)))
-    else:
-        r0 = vm.run(mem)
+    r0 = _trace(vm, insns, mem) if args.trace else vm.run(mem)
     print(f"0x{r0:x}")
     return 0
+
+
+def _trace(vm: Any, insns: Sequence[Instruction], mem: bytes | None) -> int:
+    from pybpf.vm.memory import Region
+
+    region = Region("mem", bytearray(mem)) if mem is not None else None
+    regs = [0] * 11
+    if region is not None:
+        vm.memory.add(region)
+        vm.packet = region
+        regs[1], regs[2] = region.base if region.size else 0, region.size
+    return int(vm.trace(regs, lambda step: print(_trace_line(insns, step))))
+
+
+def _run_object(args: argparse.Namespace, path: Path, mem: bytes | None, engine: str) -> int:
+    """Run one program of an object with r1 pointing at the input memory (a caller buffer)."""
+    from pybpf.object import load
+
+    obj = load(path, engine=engine)
+    if args.section:
+        program = obj.program(args.section)
+    elif len(obj.programs) == 1:
+        (program,) = obj.programs.values()
+    else:
+        names = ", ".join(f"{p.name} ({p.section})" for p in obj.programs.values())
+        raise PybpfError(f"{path} has several programs; choose one with --section: {names}")
+    if args.budget:
+        program.engine.budget = args.budget
+    buffer = bytearray(mem) if mem is not None else None
+    if args.trace:
+        r0 = _trace(program.engine, program.definition.insns, mem)
+    else:
+        r0 = program.run(buffer)
+    print(f"0x{r0:x}")
+    for name, bpf_map in obj.maps.items():
+        if getattr(bpf_map, "dump", None) is not None and _non_empty(bpf_map) and not name.startswith(".rodata"):
+            print(bpf_map.dump())
+    return 0
+
+
+def _non_empty(bpf_map: Any) -> bool:
+    """Whether a run left something worth showing: a non-zero value (or any queued element)."""
+    from pybpf.maps import ArrayOfMapsMap, HashOfMapsMap, KeyedMap, ProgArrayMap, RingBufMap
+
+    if isinstance(bpf_map, (ProgArrayMap, ArrayOfMapsMap, HashOfMapsMap, RingBufMap)):
+        return False
+    if not isinstance(bpf_map, KeyedMap):
+        try:
+            return len(bpf_map) > 0
+        except TypeError:
+            return False
+    for value in bpf_map.values():
+        chunks = value if isinstance(value, list) else [value]
+        if any(any(bytes(chunk)) for chunk in chunks):
+            return True
+    return False
 
 
 def _trace_line(insns: Sequence[Instruction], step: TraceStep) -> str:
@@ -113,6 +162,13 @@ def _trace_line(insns: Sequence[Instruction], step: TraceStep) -> str:
     changes = [f"r{i}=0x{v:x}" for i, v in sorted(step.regs_changed.items())]
     changes += [f"[0x{addr:x}]:{size}=0x{value:x}" for addr, size, value in step.stores]
     return f"{step.pc:>6}: {text:<40} {' '.join(changes)}".rstrip()
+
+
+def cmd_map_dump(args: argparse.Namespace) -> int:
+    from pybpf.maps import dump_pinned
+
+    print(dump_pinned(args.path))
+    return 0
 
 
 def cmd_conformance_plugin(args: argparse.Namespace) -> int:
@@ -158,9 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser(
-        "run", help="run a program and print r0", description="Run raw bytecode or assembly text and print r0 in hex."
+        "run",
+        help="run a program and print r0",
+        description="Run an object's program, raw bytecode or assembly text and print r0 in hex "
+        "(and, for an object, the maps the run left non-empty).",
     )
-    p.add_argument("file", help="raw bytecode or assembly text")
+    p.add_argument("file", help="ELF object, raw bytecode or assembly text")
+    p.add_argument("--section", help="program (function or section name) to run from an object file")
     p.add_argument("--mem", help="input memory as hex bytes (r1 points at it, r2 is its length)")
     p.add_argument("--mem-file", help="input memory from a file")
     p.add_argument("--trace", action="store_true", help="print every executed instruction and what it changed")
@@ -169,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--budget", type=int, default=0, help="instruction budget (default 10,000,000)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("map", help="work with pinned maps", description="Inspect maps pinned to files.")
+    map_sub = p.add_subparsers(dest="map_command", required=True)
+    dump = map_sub.add_parser(
+        "dump", help="print a pinned map", description="Print a pinned map's type, sizes and entries."
+    )
+    dump.add_argument("path", help="the pin file")
+    dump.set_defaults(func=cmd_map_dump)
 
     p = sub.add_parser(
         "conformance-plugin",
@@ -191,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stderr.close()
+        return 0
     except (PybpfError, OSError) as exc:
         if args.debug:
             traceback.print_exc()
