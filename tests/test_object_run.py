@@ -98,3 +98,39 @@ def test_tail_call_chain_limit() -> None:
     # Make slot 3 point back at dispatch itself: each run tail-calls itself until the limit.
     jumps[3] = obj.program("dispatch")
     assert obj.program("dispatch").run(words(3)) == 99
+
+
+LEGACY_C = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct legacy_def { unsigned int type, key_size, value_size, max_entries, map_flags; };
+struct legacy_def SEC("maps") hits = { BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0 };
+struct legacy_def SEC("maps") weird = { @TYPE@, 4, 8, 4, 0 };
+SEC("syscall") int count(void *ctx) {
+    __u32 k = 1;
+    __u64 *v = bpf_map_lookup_elem(&hits, &k);
+    if (!v) return -1;
+    *v += 1;
+    bpf_map_lookup_elem(&weird, &k);
+    return (int)*v;
+}
+char _license[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.parametrize(("map_type", "ok"), [(2, True), (99, False)])
+def test_legacy_maps_section_and_unknown_map_type(tmp_path: Path, map_type: int, ok: bool) -> None:
+    from pybpf.errors import PybpfError
+    from pybpf.toolchain import compile_bpf
+
+    src = tmp_path / "legacy.c"
+    src.write_text(LEGACY_C.replace("@TYPE@", str(map_type)))
+    path = compile_bpf(src, tmp_path / "legacy.o")
+    if ok:
+        obj = bpfobj.load(path, engine="interp")
+        assert [obj.program("count").run(bytearray(8)) for _ in range(2)] == [1, 2]
+        assert obj.maps["hits"][1] == (2).to_bytes(8, "little")
+    else:
+        with pytest.raises(PybpfError) as info:
+            bpfobj.load(path, engine="interp")
+        assert "weird" in str(info.value) and "99" in str(info.value)
