@@ -125,7 +125,7 @@ def instruction_of(draw: st.DrawFn, form: Form) -> list[Instruction]:
     if "dst" in form.uses:
         fields["dst"] = draw(reg_any if form.kind in (Kind.STORE_IMM, Kind.STORE_REG, Kind.ATOMIC, Kind.JUMP) else reg)
     if "src" in form.uses:
-        fields["src"] = draw(reg_any)
+        fields["src"] = draw(reg if form.kind is Kind.ATOMIC else reg_any)  # fetches write src
     if "off" in form.uses:
         fields["off"] = draw(s16)
     if "imm" in form.uses:

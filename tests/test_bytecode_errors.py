@@ -59,6 +59,9 @@ def reject(insns: list[Instruction] | bytes) -> BytecodeError:
         ),
         ([MOV0], 0, "no exit instruction"),
         ([Instruction(0x06, 0, 0, 1, 0), EXIT], 0, "must have offset 0"),
+        ([Instruction(0xDB, 1, 10, 0, 0x01), EXIT], 0, "writes the old value into r10"),
+        ([Instruction(0xC3, 1, 10, 0, 0xE1), EXIT], 0, "writes the old value into r10"),
+        ([EXIT, Instruction(0xB7, 0, 0, 0, 1)], 1, "last instruction must be exit or an unconditional jump"),
     ],
 )
 def test_rejected(insns: list[Instruction], index: int, reason: str) -> None:

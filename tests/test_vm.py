@@ -179,11 +179,37 @@ def test_unresolved_map_reference_is_a_clear_error() -> None:
     assert "needs a loader" in str(info.value)
 
 
-def test_running_off_the_end() -> None:
-    with pytest.raises(VMError) as info:
-        run("if r1 == 0 goto +1\nexit\nr0 = 1")
-    assert "ran past the last instruction" in str(info.value)
+def test_running_off_the_end_is_refused_at_load() -> None:
+    from pybpf.errors import AssemblerError
 
+    for text in ("if r1 == 0 goto +1\nexit\nr0 = 1", "call f\nexit\nf:\nr0 = 1\ncall f"):
+        with pytest.raises(AssemblerError) as info:
+            run(text)
+        assert "last instruction must be exit or an unconditional jump" in str(info.value)
+
+
+def test_callbacks_count_against_the_budget() -> None:
+    text = """
+        r1 = 1000
+        r2 = func(pc+5) ll
+        r3 = 0
+        r4 = 0
+        call 181
+        exit
+    spin:
+        r0 = 0
+        r1 = 0
+    inner:
+        r1 += 1
+        if r1 < 100 goto inner
+        exit
+    """
+    vm = Interpreter(assemble(text), budget=50_000)
+    with pytest.raises(BudgetExceededError):
+        vm.run()
+    vm = Interpreter(assemble(text.replace("r1 = 1000", "r1 = 10")), budget=50_000)
+    vm.run()
+    assert vm.instructions_executed > 10 * 200
 
 def test_program_writes_are_visible_in_caller_region() -> None:
     region = Region("mem", 8)

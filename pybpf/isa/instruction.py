@@ -144,6 +144,10 @@ def validate(insns: Sequence[Instruction], *, max_slots: int = MAX_SLOTS, requir
                 raise BytecodeError(i, f"{what} target {target} is the second half of an lddw")
     if require_exit and not any(f.kind is Kind.EXIT for f in forms):
         raise BytecodeError(n - 1, "program has no exit instruction")
+    last = n - 2 if n - 1 in tails else n - 1
+    if forms[last].kind is not Kind.EXIT and not (forms[last].kind is Kind.JUMP and forms[last].op == "ja"):
+        # Linux's rule ("last insn is not an exit or jmp"): execution can never run off the end.
+        raise BytecodeError(last, "the last instruction must be exit or an unconditional jump")
     return forms
 
 
@@ -177,6 +181,8 @@ def _check_fields(i: int, insn: Instruction, form: Form) -> None:
             raise BytecodeError(i, f"{form.mnemonic} writes r10, which is read-only")
     elif insn.dst:
         raise BytecodeError(i, f"{form.mnemonic} must have dst register 0, not r{insn.dst}")
+    if form.kind is Kind.ATOMIC and insn.src == FRAME_POINTER and (form.op.startswith("fetch_") or form.op == "xchg"):
+        raise BytecodeError(i, f"{form.mnemonic} writes the old value into r10, which is read-only")
     if "src" not in uses and disc != "src" and insn.src:
         raise BytecodeError(i, f"{form.mnemonic} must have src register 0, not r{insn.src}")
     if "off" not in uses and disc != "off" and insn.off:

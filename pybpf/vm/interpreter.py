@@ -173,7 +173,11 @@ class Interpreter:
                 count += lengths[pc]
                 if count > budget:
                     raise BudgetExceededError(pc, budget)
+                # Published before the block runs and read back after, so that callbacks a helper
+                # runs (bpf_loop) count against the same budget.
+                self._count = count
                 pc = blocks[pc](regs)
+                count = self._count
         finally:
             self._count = count
         return pc
