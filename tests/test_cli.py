@@ -108,9 +108,10 @@ def test_conformance_plugin_command_with_memory() -> None:
     assert proc.returncode == 0 and proc.stdout.strip() == "2a"
 
 
-def test_jit_engine_is_refused_clearly(tmp_path: Path) -> None:
+def test_jit_engine_runs_hello(tmp_path: Path) -> None:
     proc = pybpf("run", str(ROOT / "examples" / "hello.asm"), "--engine", "jit")
-    assert proc.returncode == 1 and "JIT engine is not available" in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0x13ba"
 
 
 def test_disasm_object_resolves_names() -> None:
