@@ -230,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=int, default=0, help="instruction budget (default 10,000,000)")
     p.set_defaults(func=cmd_run)
 
+    from pybpf.cli.verify import add_verify_parser
+
+    add_verify_parser(sub)
+
     p = sub.add_parser("map", help="work with pinned maps", description="Inspect maps pinned to files.")
     map_sub = p.add_subparsers(dest="map_command", required=True)
     dump = map_sub.add_parser(

@@ -180,7 +180,7 @@ LINUX_PROTOTYPES: tuple[HelperProto, ...] = (
     _p(3, "map_delete_elem", _map(DELETE_MAPS), _KEY),
     _p(4, "probe_read", _UNINIT, _SIZE0, _ANY),
     _p(5, "ktime_get_ns"),
-    _p(6, "trace_printk", _MEM, _SIZE, _ANY, _ANY, _ANY),
+    _p(6, "trace_printk", _MEM, _SIZE),  # r3-r5: optional varargs, unchecked (as in Linux)
     _p(7, "get_prandom_u32", rng=(0, U32_MAX)),
     _p(8, "get_smp_processor_id", rng=(0, U32_MAX)),
     _p(9, "skb_store_bytes", _CTX, _ANY, _MEM, _SIZE, _ANY, invalidates_packet=True),

@@ -1,0 +1,15 @@
+; Packet bounds, 'if r3 < r4' with r4 = data + 14: the safe branch
+; proves 14 bytes; the access reads [12, 14).
+; type: xdp
+; expect: accept
+r2 = *(u32 *)(r1 + 0)
+r3 = *(u32 *)(r1 + 4)
+r4 = r2
+r4 += 14
+if r3 < r4 goto other
+r0 = *(u16 *)(r2 + 12)
+r0 = 2
+exit
+other:
+r0 = 1
+exit

@@ -1,0 +1,15 @@
+; Packet bounds, 'if r4 <= r3' with r4 = data + 14: the safe branch
+; proves 14 bytes; the access reads [12, 14).
+; type: xdp
+; expect: accept
+r2 = *(u32 *)(r1 + 0)
+r3 = *(u32 *)(r1 + 4)
+r4 = r2
+r4 += 14
+if r4 <= r3 goto use
+r0 = 1
+exit
+use:
+r0 = *(u16 *)(r2 + 12)
+r0 = 2
+exit

@@ -1,0 +1,13 @@
+; map_lookup_elem may return NULL.
+; type: socket_filter
+; map vals hash key=4 value=8 entries=16
+; expect: reject "invalid mem access 'map_value_or_null'"
+r1 = 0
+*(u32 *)(r10 - 4) = r1
+r2 = r10
+r2 += -4
+r1 = map(vals) ll
+call bpf_map_lookup_elem
+r1 = *(u64 *)(r0 + 0)
+r0 = 0
+exit

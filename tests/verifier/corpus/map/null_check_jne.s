@@ -1,0 +1,17 @@
+; The value is used on the taken branch of "!= 0".
+; type: socket_filter
+; map vals hash key=4 value=8 entries=16
+; expect: accept
+r1 = 0
+*(u32 *)(r10 - 4) = r1
+r2 = r10
+r2 += -4
+r1 = map(vals) ll
+call bpf_map_lookup_elem
+if r0 != 0 goto use
+r0 = 0
+exit
+use:
+r1 = *(u64 *)(r0 + 0)
+r0 = 0
+exit

@@ -1,0 +1,15 @@
+; A maybe-NULL value cannot be a key.
+; type: socket_filter
+; map vals hash key=4 value=8 entries=16
+; expect: reject "type=map_value_or_null"
+r1 = 0
+*(u32 *)(r10 - 4) = r1
+r2 = r10
+r2 += -4
+r1 = map(vals) ll
+call bpf_map_lookup_elem
+r2 = r0
+r1 = map(vals) ll
+call bpf_map_lookup_elem
+r0 = 0
+exit

@@ -1,0 +1,14 @@
+; bpf_ringbuf_output needs a ring buffer.
+; type: socket_filter
+; map vals hash key=4 value=8 entries=16
+; expect: reject "cannot pass map_type 1"
+r1 = 0
+*(u64 *)(r10 - 8) = r1
+r1 = map(vals) ll
+r2 = r10
+r2 += -8
+r3 = 8
+r4 = 0
+call bpf_ringbuf_output
+r0 = 0
+exit

@@ -1,0 +1,17 @@
+; An index that was never bounded.
+; type: syscall
+; map vals array key=4 value=64 entries=1
+; expect: reject "unbounded memory access"
+r6 = *(u32 *)(r1 + 0)
+r1 = 0
+*(u32 *)(r10 - 4) = r1
+r2 = r10
+r2 += -4
+r1 = map(vals) ll
+call bpf_map_lookup_elem
+if r0 == 0 goto out
+r0 += r6
+r1 = *(u8 *)(r0 + 0)
+out:
+r0 = 0
+exit

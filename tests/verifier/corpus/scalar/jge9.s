@@ -1,0 +1,13 @@
+; Falling through 'x >= 9' leaves [0, 8].
+; The index r2 writes one byte at fp-8 + r2: inside the frame iff r2 is in [-504, 7].
+; type: syscall
+; expect: reject "invalid variable-offset write to stack"
+r2 = *(u64 *)(r1 + 0)
+if r2 >= 9 goto out
+r4 = r10
+r4 += -8
+r4 += r2
+*(u8 *)(r4 + 0) = 1
+out:
+r0 = 0
+exit

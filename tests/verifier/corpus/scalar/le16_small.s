@@ -1,0 +1,14 @@
+; le16 keeps the low 16 bits of a value in [0, 7].
+; The index r2 writes one byte at fp-8 + r2: inside the frame iff r2 is in [-504, 7].
+; type: syscall
+; expect: accept
+r2 = *(u64 *)(r1 + 0)
+r2 &= 7
+r2 = le16 r2
+r4 = r10
+r4 += -8
+r4 += r2
+*(u8 *)(r4 + 0) = 1
+out:
+r0 = 0
+exit

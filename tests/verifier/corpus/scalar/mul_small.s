@@ -1,0 +1,14 @@
+; (x & 3) * 2 is in [0, 6].
+; The index r2 writes one byte at fp-8 + r2: inside the frame iff r2 is in [-504, 7].
+; type: syscall
+; expect: accept
+r2 = *(u64 *)(r1 + 0)
+r2 &= 3
+r2 *= 2
+r4 = r10
+r4 += -8
+r4 += r2
+*(u8 *)(r4 + 0) = 1
+out:
+r0 = 0
+exit

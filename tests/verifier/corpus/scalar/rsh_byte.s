@@ -1,0 +1,13 @@
+; A byte shifted right by 5 is in [0, 7].
+; The index r2 writes one byte at fp-8 + r2: inside the frame iff r2 is in [-504, 7].
+; type: syscall
+; expect: accept
+r2 = *(u8 *)(r1 + 0)
+r2 >>= 5
+r4 = r10
+r4 += -8
+r4 += r2
+*(u8 *)(r4 + 0) = 1
+out:
+r0 = 0
+exit

@@ -1,0 +1,15 @@
+; 1 << y for y in [0, 3] may be 8.
+; The index r2 writes one byte at fp-8 + r2: inside the frame iff r2 is in [-504, 7].
+; type: syscall
+; expect: reject "invalid variable-offset write to stack"
+r3 = *(u64 *)(r1 + 0)
+r3 &= 3
+r2 = 1
+r2 <<= r3
+r4 = r10
+r4 += -8
+r4 += r2
+*(u8 *)(r4 + 0) = 1
+out:
+r0 = 0
+exit

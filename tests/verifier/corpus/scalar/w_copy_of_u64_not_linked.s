@@ -1,0 +1,14 @@
+; w3 = w2 drops the unknown high half of r2: bounding w3 says nothing about r2.
+; The index r2 writes one byte at fp-8 + r2: inside the frame iff r2 is in [-504, 7].
+; type: syscall
+; expect: reject "invalid variable-offset write to stack"
+r2 = *(u64 *)(r1 + 0)
+w3 = w2
+if w3 > 7 goto out
+r4 = r10
+r4 += -8
+r4 += r2
+*(u8 *)(r4 + 0) = 1
+out:
+r0 = 0
+exit

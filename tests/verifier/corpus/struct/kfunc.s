@@ -1,0 +1,6 @@
+; Kernel functions are not available.
+; type: socket_filter
+; expect: reject "kfunc"
+call kfunc(1)
+r0 = 0
+exit
