@@ -17,7 +17,7 @@ and to addresses inside the maps' value memory.
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,6 +31,7 @@ from pybpf.progtypes.sections import ProgType
 from pybpf.vm.memory import Memory, Region
 
 M64 = (1 << 64) - 1
+DEFAULT_CTX_SIZE = 64  # bytes of caller buffer a syscall-style program is verified against
 
 
 class RodataView(MutableMapping[str, int | bytes]):
@@ -98,8 +99,16 @@ class OpenObject:
     rodata: RodataView
     helpers: HelperRegistry = field(default_factory=default_registry)
 
-    def load(self, *, engine: str = "auto", pin_root: str | Path | None = None, cpus: int | None = None) -> BpfObject:
-        return BpfObject(self, engine=engine, pin_root=pin_root, cpus=cpus)
+    def load(
+        self,
+        *,
+        engine: str = "auto",
+        pin_root: str | Path | None = None,
+        cpus: int | None = None,
+        verify: bool = True,
+        ctx_size: int = DEFAULT_CTX_SIZE,
+    ) -> BpfObject:
+        return BpfObject(self, engine=engine, pin_root=pin_root, cpus=cpus, verify=verify, ctx_size=ctx_size)
 
 
 def open_object(path: str | Path | bytes, *, helpers: HelperRegistry | None = None) -> OpenObject:
@@ -115,20 +124,27 @@ def open_object(path: str | Path | bytes, *, helpers: HelperRegistry | None = No
 
 
 def load(
-    path: str | Path | bytes, *, engine: str = "auto", pin_root: str | Path | None = None, **globals_: int | bytes
+    path: str | Path | bytes,
+    *,
+    engine: str = "auto",
+    pin_root: str | Path | None = None,
+    verify: bool = True,
+    ctx_size: int = DEFAULT_CTX_SIZE,
+    **globals_: int | bytes,
 ) -> BpfObject:
     """Open and load in one step; keyword arguments set ``const volatile`` globals first."""
     opened = open_object(path)
     for name, value in globals_.items():
         opened.rodata[name] = value
-    return opened.load(engine=engine, pin_root=pin_root)
+    return opened.load(engine=engine, pin_root=pin_root, verify=verify, ctx_size=ctx_size)
 
 
 class Program:
     """One entry program of a loaded object, bound to an engine."""
 
-    def __init__(self, obj: BpfObject, definition: ProgramDefinition, engine: Any) -> None:
+    def __init__(self, obj: BpfObject, definition: ProgramDefinition, engine: Any, ctx_size: int = 0) -> None:
         self.object = obj
+        self.ctx_size = ctx_size  # a verified syscall program's context is at least this long
         self.definition = definition
         self.name = definition.name
         self.section = definition.section
@@ -145,6 +161,14 @@ class Program:
         the program wrote.
         """
         memory = self.object.memory
+        if isinstance(ctx, (bytes, bytearray)) and len(ctx) < self.ctx_size:
+            # The verifier proved the program's context accesses against ctx_size bytes; give it
+            # that many (zero-padded) so that proven accesses need no run-time check.
+            padded = bytearray(ctx) + bytes(self.ctx_size - len(ctx))
+            result = self.run(padded, r1=r1)
+            if isinstance(ctx, bytearray):
+                ctx[:] = padded[: len(ctx)]
+            return result
         if isinstance(ctx, bytearray):
             region = Region("ctx", ctx, kind="context")
             memory.add(region)
@@ -160,7 +184,14 @@ class BpfObject:
     """A loaded object: its maps and programs."""
 
     def __init__(
-        self, opened: OpenObject, *, engine: str = "auto", pin_root: str | Path | None = None, cpus: int | None = None
+        self,
+        opened: OpenObject,
+        *,
+        engine: str = "auto",
+        pin_root: str | Path | None = None,
+        cpus: int | None = None,
+        verify: bool = True,
+        ctx_size: int = DEFAULT_CTX_SIZE,
     ) -> None:
         from pybpf.engine import make_engine
 
@@ -179,11 +210,16 @@ class BpfObject:
             self._by_index.append(bpf_map)
             self.memory.add(bpf_map.region)
         self.programs: dict[str, Program] = {}
+        verifier_maps = [_with_rodata(m, opened.rodata) for m in elf.maps]
         for prog_def in elf.programs:
+            insns, safe, size = prog_def.insns, None, 0
+            if verify and prog_def.prog_type in (None, ProgType.SYSCALL):
+                insns, safe = _verified(prog_def, verifier_maps, ctx_size)
+                size = ctx_size
             eng = make_engine(
-                prog_def.insns, engine=engine, helpers=self.helpers, memory=self.memory, pseudo_resolver=self._resolve
+                insns, engine=engine, helpers=self.helpers, memory=self.memory, pseudo_resolver=self._resolve, safe=safe
             )
-            self.programs[prog_def.name] = Program(self, prog_def, eng)
+            self.programs[prog_def.name] = Program(self, prog_def, eng, size)
         for map_def in elf.maps:
             for slot, target in map_def.slot_init.items():
                 value = self.programs[target] if target in self.programs else self.maps[target]
@@ -206,6 +242,26 @@ class BpfObject:
         if len(matches) == 1:
             return matches[0]
         raise PybpfError(f"{self.name}: no program {name!r} (programs: {', '.join(self.programs)})")
+
+
+def _with_rodata(definition: MapDefinition, rodata: RodataView) -> MapDefinition:
+    """The definition the verifier should see: read-only data as the host set it before load."""
+    current = rodata.section_bytes(definition.name) if definition.read_only else None
+    return replace(definition, initial=current) if current is not None else definition
+
+
+def _verified(
+    prog_def: ProgramDefinition, maps: list[MapDefinition], ctx_size: int
+) -> tuple[list[Any], frozenset[int]]:
+    """Verify a syscall-style program (r1 = a caller buffer of ``ctx_size`` bytes), as loading
+    into the kernel would; the runtime gets the proven-safe accesses and the rewritten code."""
+    from pybpf.verifier import VerifierError, verify
+
+    try:
+        result = verify(prog_def.insns, ProgType.SYSCALL, maps=maps, ctx_size=ctx_size)
+    except VerifierError as exc:
+        raise PybpfError(f"program {prog_def.name!r} rejected by the verifier: {exc}") from exc
+    return list(result.rewritten), frozenset(result.safe)
 
 
 def _spec(definition: MapDefinition) -> MapSpec:

@@ -18,8 +18,8 @@ def words(*values: int) -> bytearray:
     return bytearray(struct.pack(f"<{len(values)}I", *values))
 
 
-def load(name: str, variant: str, **kw: object) -> bpfobj.BpfObject:
-    return bpfobj.load(OBJECTS / f"{name}{variant}.o", engine="interp", **kw)  # type: ignore[arg-type]
+def load(name: str, variant: str, engine: str = "interp", **kw: object) -> bpfobj.BpfObject:
+    return bpfobj.load(OBJECTS / f"{name}{variant}.o", engine=engine, **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -50,9 +50,10 @@ def test_rodata_is_settable_before_load_and_read_only_after(variant: str) -> Non
     assert obj.memory.region_at(obj.maps[".rodata"].region.base).writable is False
 
 
+@pytest.mark.parametrize("engine", ["interp", "jit"])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_every_map_type_from_programs(variant: str) -> None:
-    obj = load("maps", variant)
+def test_every_map_type_from_programs(variant: str, engine: str) -> None:
+    obj = load("maps", variant, engine)
     run = lambda name, *v: obj.program(name).run(words(*v))  # noqa: E731
     assert [run("count_flow", 0x0A000001, 80, 100) for _ in range(3)] == [1, 2, 3]
     ((key, value),) = obj.maps["flows"].items()
@@ -74,9 +75,12 @@ def test_every_map_type_from_programs(variant: str) -> None:
     assert [run("map_in_map", 0, 5), run("map_in_map", 1, 7)] == [5, 1007]
 
 
+@pytest.mark.parametrize("engine", ["interp", "jit"])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_callbacks_tail_calls_and_pinned_maps(variant: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    obj = load("control", variant, pin_root=tmp_path)
+def test_callbacks_tail_calls_and_pinned_maps(
+    variant: str, engine: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    obj = load("control", variant, engine, pin_root=tmp_path)
     run = lambda name, *v: obj.program(name).run(words(*v))  # noqa: E731
     assert run("loop_sum", 5) == 10 * 1000 + 6  # stops at index 5, which counts
     assert run("loop_sum", 1000) == 4950 * 1000 + 100
@@ -87,7 +91,7 @@ def test_callbacks_tail_calls_and_pinned_maps(variant: str, tmp_path: Path, capl
         assert run("fmt", 7, 42) == 5 * 100 + 1
     assert "fmt made 7-42 (5)" in [r.getMessage() for r in caplog.records]
     # A second load shares the pinned map, as libbpf's LIBBPF_PIN_BY_NAME does.
-    again = load("control", variant, pin_root=tmp_path)
+    again = load("control", variant, engine, pin_root=tmp_path)
     assert again.program("pin_count").run(words(7)) == 3
     assert (tmp_path / "pinned_counts").exists()
 
@@ -134,3 +138,37 @@ def test_legacy_maps_section_and_unknown_map_type(tmp_path: Path, map_type: int,
         with pytest.raises(PybpfError) as info:
             bpfobj.load(path, engine="interp")
         assert "weird" in str(info.value) and "99" in str(info.value)
+
+
+UNSAFE_C = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("syscall") int peek(unsigned char *in) { return in[200]; }
+char _license[] SEC("license") = "GPL";
+"""
+
+
+def test_unsafe_program_is_refused_at_load_unless_verification_is_off(tmp_path: Path) -> None:
+    from pybpf.errors import MemoryAccessError, PybpfError
+    from pybpf.toolchain import compile_bpf
+
+    src = tmp_path / "unsafe.c"
+    src.write_text(UNSAFE_C)
+    path = compile_bpf(src, tmp_path / "unsafe.o")
+    with pytest.raises(PybpfError) as info:
+        bpfobj.load(path, engine="interp")
+    assert "program 'peek' rejected by the verifier" in str(info.value)
+    assert "instruction" in str(info.value)
+    # Without verification the run-time checks still stop the out-of-bounds read.
+    obj = bpfobj.load(path, engine="interp", verify=False)
+    with pytest.raises(MemoryAccessError):
+        obj.program("peek").run(bytearray(8))
+    # A larger declared context makes the same access provably safe.
+    assert bpfobj.load(path, engine="jit", ctx_size=256).program("peek").run(bytearray(8)) == 0
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_verified_programs_skip_checks_on_proven_accesses(variant: str) -> None:
+    obj = load("maps", variant, "jit")
+    engine = obj.program("count_flow").engine
+    assert engine.safe, "the verifier proved no access safe"
