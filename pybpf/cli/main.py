@@ -114,6 +114,7 @@ def _trace(vm: Any, insns: Sequence[Instruction], mem: bytes | None) -> int:
 
 def _run_object(args: argparse.Namespace, path: Path, mem: bytes | None, engine: str) -> int:
     """Run one program of an object with r1 pointing at the input memory (a caller buffer)."""
+    import pybpf.progtypes.devmap  # noqa: F401  (DEVMAP, CPUMAP, XSKMAP maps for packet programs)
     from pybpf.object import load
 
     obj = load(path, engine=engine)
@@ -126,6 +127,10 @@ def _run_object(args: argparse.Namespace, path: Path, mem: bytes | None, engine:
         raise PybpfError(f"{path} has several programs; choose one with --section: {names}")
     if args.budget:
         program.engine.budget = args.budget
+    if args.pcap:
+        from pybpf.progtypes.pcaprun import run_pcap
+
+        return run_pcap(args, obj, program)
     buffer = bytearray(mem) if mem is not None else None
     if args.trace:
         r0 = _trace(program.engine, program.definition.insns, mem)
@@ -228,7 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine", default="auto", choices=("interp", "jit", "auto"), help="execution engine (default auto)"
     )
     p.add_argument("--budget", type=int, default=0, help="instruction budget (default 10,000,000)")
+    from pybpf.progtypes.pcaprun import add_pcap_arguments
+
+    add_pcap_arguments(p)
     p.set_defaults(func=cmd_run)
+
+    from pybpf.progtypes.switch import add_switch_parser
+
+    add_switch_parser(sub)
 
     from pybpf.cli.verify import add_verify_parser
 

@@ -291,7 +291,7 @@ def csum_diff(env: Any, from_: int, from_size: int, to: int, to_size: int, seed:
     """One's-complement sum of ``~from`` and ``to`` (u32 words) plus seed, folded to 32 bits (28)."""
     from_size &= 0xFFFF_FFFF
     to_size &= 0xFFFF_FFFF
-    if from_size % 4 or to_size % 4 or from_size > 512 or to_size > 512:
+    if from_size % 4 or to_size % 4 or from_size + to_size > 512:  # the kernel's 512-byte scratch
         return -errno.EINVAL
     total = seed & 0xFFFF_FFFF
     if from_size:
