@@ -115,11 +115,7 @@ def open_object(path: str | Path | bytes, *, helpers: HelperRegistry | None = No
     """Parse and link an object; extern calls resolve against ``helpers`` by name."""
     registry = helpers if helpers is not None else default_registry()
 
-    def lookup(name: str) -> int | None:
-        helper = registry.by_name(name.removeprefix("bpf_"))
-        return helper.id if helper is not None else None
-
-    elf = open_elf(path, helpers=lookup)
+    elf = open_elf(path, helpers=registry.id_of)
     return OpenObject(elf, RodataView(elf), registry)
 
 

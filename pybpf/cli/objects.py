@@ -34,18 +34,8 @@ MAP_TYPE_NAMES = {
 PINNING = {0: "", 1: "by_name"}
 
 
-def helper_lookup(registry: HelperRegistry) -> Any:
-    """Name -> id for extern calls, accepting names with or without the ``bpf_`` prefix."""
-
-    def lookup(name: str) -> int | None:
-        helper = registry.by_name(name.removeprefix("bpf_"))
-        return helper.id if helper is not None else None
-
-    return lookup
-
-
 def load_object(path: Path) -> ElfObject:
-    return open_object(path, helpers=helper_lookup(default_registry()))
+    return open_object(path, helpers=default_registry().id_of)
 
 
 def program_listing(prog: ProgramDefinition, registry: HelperRegistry) -> str:

@@ -52,6 +52,12 @@ class HelperRegistry:
     def by_name(self, name: str) -> Helper | None:
         return self._by_name.get(name)
 
+    def id_of(self, name: str) -> int | None:
+        """The id of a helper named as C code names it (``bpf_map_lookup_elem`` or without ``bpf_``);
+        the loader resolves extern calls with it."""
+        helper = self._by_name.get(name.removeprefix("bpf_"))
+        return helper.id if helper is not None else None
+
     def __contains__(self, id: object) -> bool:
         return id in self._by_id
 
