@@ -137,28 +137,11 @@ def _run_object(args: argparse.Namespace, path: Path, mem: bytes | None, engine:
     else:
         r0 = program.run(buffer)
     print(f"0x{r0:x}")
-    for name, bpf_map in obj.maps.items():
-        if getattr(bpf_map, "dump", None) is not None and _non_empty(bpf_map) and not name.startswith(".rodata"):
-            print(bpf_map.dump())
+    from pybpf.progtypes.pcaprun import non_empty_maps
+
+    for name in non_empty_maps(obj):
+        print(obj.maps[name].dump())
     return 0
-
-
-def _non_empty(bpf_map: Any) -> bool:
-    """Whether a run left something worth showing: a non-zero value (or any queued element)."""
-    from pybpf.maps import ArrayOfMapsMap, HashOfMapsMap, KeyedMap, ProgArrayMap, RingBufMap
-
-    if isinstance(bpf_map, (ProgArrayMap, ArrayOfMapsMap, HashOfMapsMap, RingBufMap)):
-        return False
-    if not isinstance(bpf_map, KeyedMap):
-        try:
-            return len(bpf_map) > 0
-        except TypeError:
-            return False
-    for value in bpf_map.values():
-        chunks = value if isinstance(value, list) else [value]
-        if any(any(bytes(chunk)) for chunk in chunks):
-            return True
-    return False
 
 
 def _trace_line(insns: Sequence[Instruction], step: TraceStep) -> str:
