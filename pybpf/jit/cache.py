@@ -37,7 +37,7 @@ from pybpf.jit.compiler import CompileTimes, NativeCode, compile_object, host_si
 
 ENV_DIR = "PYBPF_CACHE_DIR"
 MEMORY_ENTRIES = 256
-_MAGIC = b"pybpf-jit-object-1\n"
+_MAGIC = b"pybpf-jit-object-2\n"
 _lock = threading.Lock()
 _memory: OrderedDict[str, NativeCode] = OrderedDict()
 
@@ -46,7 +46,7 @@ def _source_hash() -> bytes:
     """Hash of the sources that decide the generated code (read as files: importing the lowering
     is not needed to look a program up)."""
     h = hashlib.sha256()
-    for name in ("lower.py", "abi.py"):
+    for name in ("lower.py", "abi.py", "maps.py", "batch.py", "rtlib.py", "compiler.py"):
         h.update(Path(__file__).with_name(name).read_bytes())
     return h.digest()
 

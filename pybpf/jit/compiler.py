@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,8 +89,24 @@ class CompileTimes:
         return self.lower_ms + self.parse_ms + self.optimise_ms + self.codegen_ms + self.load_ms
 
 
+# The IR passes of the optimisation levels below 3.  Measured on the benchmark programs
+# (bench/run_all.py) and the loops of bench/jit_vs_interp.py, LLVM's whole -O2 pipeline (~80 passes)
+# made code no faster than these five (SROA turns the register, counter and promoted-frame allocas
+# into SSA; InstCombine, SimplifyCFG, SCCP and DCE clean up what the templates leave) -- the region
+# checks and the budget structure leave little for loop transformations to do -- while costing
+# about half of a compile.  The exception is loops that LLVM's scalar evolution can turn into a
+# closed form: level 3 keeps the full pipeline for them.
+LIGHT_PASSES = ("sroa", "instruction_combine", "simplify_cfg", "sccp", "dead_code_elimination")
+
+
 def compile_object(ir: str, opt_level: int, times: CompileTimes | None = None) -> bytes:
-    """Parse, verify, optimise (new pass manager at ``opt_level``) and emit an object file."""
+    """Parse, verify, optimise and emit an object file.
+
+    ``opt_level``: 0 = no IR passes and LLVM's fast instruction selection and register
+    allocation (fastest compile, slowest code); 1 and 2 = :data:`LIGHT_PASSES` with code
+    generation at -O1 / -O2 (2 is the default); 3 = LLVM's own -O2 pipeline (new pass manager)
+    with -O3 code generation.
+    """
     b = llvm()
     times = times if times is not None else CompileTimes()
     with _lock:
@@ -102,9 +119,15 @@ def compile_object(ir: str, opt_level: int, times: CompileTimes | None = None) -
         t1 = time.perf_counter()
         tm = _target_machine(opt_level)
         if opt_level > 0:
-            pto = b.create_pipeline_tuning_options(speed_level=min(opt_level, 3))
+            pto = b.create_pipeline_tuning_options(speed_level=2)
             pb = b.create_pass_builder(tm, pto)
-            pb.getModulePassManager().run(module, pb)
+            if opt_level >= 3:
+                pb.getModulePassManager().run(module, pb)
+            else:
+                mpm = b.create_new_module_pass_manager()
+                for name in LIGHT_PASSES:
+                    getattr(mpm, f"add_{name}_pass")()
+                mpm.run(module, pb)
         t2 = time.perf_counter()
         obj: bytes = tm.emit_object(module)
         t3 = time.perf_counter()
@@ -114,29 +137,36 @@ def compile_object(ir: str, opt_level: int, times: CompileTimes | None = None) -
     return obj
 
 
+def load_object(obj: bytes, functions: Sequence[str], globals_: Sequence[str] = ()) -> tuple[Any, list[int]]:
+    """Load an object file into a new MCJIT engine; the engine (which owns the code) and the
+    addresses of ``functions`` then ``globals_``, all of which must exist."""
+    b = llvm()
+    with _lock:
+        try:
+            engine = b.create_mcjit_compiler(b.parse_assembly(""), _target_machine(2))
+            engine.add_object_file(b.ObjectFileRef.from_data(obj))
+            engine.finalize_object()
+            addresses = [int(engine.get_function_address(f)) for f in functions]
+            addresses += [int(engine.get_global_value_address(g)) for g in globals_]
+        except RuntimeError as exc:
+            raise JitError(f"cannot load JIT object code: {exc}") from exc
+    if not all(addresses):
+        raise JitError("JIT object code lacks one of its entry points")
+    return engine, addresses
+
+
 class NativeCode:
-    """An object file loaded into this process.
+    """A program's object file loaded into this process.
 
     The instance owns the MCJIT engine that holds the code: ``address`` stays valid exactly as
     long as this object is alive, so every engine running the code keeps a reference to it.
     """
 
     def __init__(self, obj: bytes) -> None:
-        b = llvm()
         self.object = obj
-        with _lock:
-            try:
-                engine = b.create_mcjit_compiler(b.parse_assembly(""), _target_machine(2))
-                engine.add_object_file(b.ObjectFileRef.from_data(obj))
-                engine.finalize_object()
-                address = int(engine.get_function_address(abi.ENTRY_SYMBOL))
-                call_address = int(engine.get_function_address(abi.CALL_SYMBOL))
-                run_address = int(engine.get_function_address(abi.RUN_SYMBOL))
-                ctx_global = int(engine.get_global_value_address(abi.CTX_GLOBAL))
-            except RuntimeError as exc:
-                raise JitError(f"cannot load JIT object code: {exc}") from exc
-        if not (address and call_address and run_address and ctx_global):
-            raise JitError("JIT object code lacks one of its entry points")
+        engine, (address, call_address, run_address, ctx_global) = load_object(
+            obj, [abi.ENTRY_SYMBOL, abi.CALL_SYMBOL, abi.RUN_SYMBOL], [abi.CTX_GLOBAL]
+        )
         self._engine = engine
         self.address = address
         self.call_address = call_address

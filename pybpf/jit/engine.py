@@ -20,19 +20,25 @@ What differs, and why:
   after ``run``, ``env.regs`` shows the registers at the call; after ``execute(regs)`` it is the
   list given.
 * ``trace`` runs the reference interpreter on the same machine.
+* A run whose budget may run out before native code's next budget check is finished by the
+  reference interpreter (see "Budget" in :mod:`pybpf.jit.lower`); helpers then see an
+  interpreted run, which only differs in speed.
+* :meth:`JitEngine.run_batch` runs the program over many inputs in one native call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 
 from pybpf.helpers.registry import HelperRegistry
 from pybpf.isa.instruction import Instruction
+from pybpf.jit.batch import BatchContext
 from pybpf.jit.cache import native_code
-from pybpf.jit.compiler import CompileTimes, JitError
+from pybpf.jit.compiler import CompileTimes, JitError, NativeCode
 from pybpf.jit.runtime import NativeRunner
 from pybpf.vm.codegen import function_entries
-from pybpf.vm.interpreter import DEFAULT_BUDGET, MAX_CALL_DEPTH, STACK_SIZE, Interpreter, PseudoResolver
+from pybpf.vm.interpreter import DEFAULT_BUDGET, MAX_CALL_DEPTH, STACK_SIZE, Interpreter, PseudoResolver, TraceStep
 from pybpf.vm.memory import Memory, Region
 
 
@@ -71,6 +77,14 @@ class NativeMachine(Interpreter):
         if runner is not None:
             runner.count_live = False
         self._jit_count = value
+
+    def trace(self, regs: list[int], emit: Callable[[TraceStep], None], entry: int = 0) -> int:
+        """The reference interpreter, one instruction at a time, on this machine."""
+        try:
+            return super().trace(regs, emit, entry)
+        finally:
+            if self.runner is not None:
+                self.runner.stack_dirty()
 
 
 class JitEngine(NativeMachine):
@@ -122,8 +136,35 @@ class JitEngine(NativeMachine):
         return self.runner.execute(regs, entry, tail_calls=tail_calls)
 
     def call_function(self, address: int, *args: int) -> int:
-        """For helpers (bpf_loop & co.): run a function of this program natively, on a new frame."""
+        """For helpers (bpf_loop & co.): run a function of this program natively, on a new frame
+        (interpreted while the interpreter finishes a handed-over run)."""
+        if self.runner.interpreting:
+            return Interpreter.call_function(self, address, *args)
         return self.runner.call_function(address, *args)
+
+    def run_batch(
+        self,
+        data: bytes | bytearray | memoryview | Region,
+        offsets: Sequence[int],
+        lengths: Sequence[int],
+        *,
+        out: array[int] | None = None,
+        context: BatchContext | None = None,
+    ) -> array[int]:
+        """Run the program once per item, all in one native call; returns r0 of every run.
+
+        Item ``i`` is ``data[offsets[i] : offsets[i] + lengths[i]]`` (``data`` a bytes-like
+        buffer, or a :class:`Region` whose writes the caller wants to keep; ``offsets`` and
+        ``lengths`` ideally ``array('Q')``, anything else is converted).  Without ``context`` a
+        run gets ``r1`` = the item's address and ``r2`` = its length, exactly like ``run(item)``;
+        with a :class:`~pybpf.jit.batch.BatchContext` it gets ``r1`` = that context, rebuilt
+        for the item natively (XDP-style programs).  Each run is independent and sees only its
+        item.  Results go to ``out`` (an ``array('Q')`` of at least N entries, reused across
+        calls to save an allocation) or a new array.  An item that fails raises what ``run``
+        would raise, with ``batch_index`` set on the exception; ``out`` then holds the results
+        of the items before it.  ``instructions_executed`` and ``regs`` describe the last item.
+        """
+        return self.runner.run_batch(data, offsets, lengths, out, context)
 
 
 def bind_native(
@@ -142,4 +183,9 @@ def bind_native(
         opt_level=opt_level,
         use_cache=cache,
     )
-    return NativeRunner(machine, native, function_entries(machine.insns, machine.forms)), times
+    return bind_compiled(machine, native), times
+
+
+def bind_compiled(machine: Interpreter, native: NativeCode) -> NativeRunner:
+    """A runner for ``machine`` over already compiled (or cached) code."""
+    return NativeRunner(machine, native, function_entries(machine.insns, machine.forms))

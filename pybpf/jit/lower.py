@@ -4,8 +4,10 @@ Shape of the output (one module per program):
 
 * Entry points: ``i64 @pybpf_run()`` / ``i64 @pybpf_entry(ptr ctx)`` zero the stack, enter the
   function named by ``ctx[ENTRY]`` and return r0; ``i64 @pybpf_call(ptr ctx)`` runs a function on
-  the live stack for a helper's ``env.call_function``.  All machine state comes from the context
-  (see :mod:`pybpf.jit.abi`), so the object code holds no addresses and can be cached on disk.
+  the live stack for a helper's ``env.call_function``.  Code shared by all programs (the region
+  lookup, the map helpers, the batch loop) lives in the runtime library (:mod:`pybpf.jit.rtlib`)
+  and is called through pointers in the context.  All machine state comes from the context (see
+  :mod:`pybpf.jit.abi`), so the object code holds no addresses and can be cached on disk.
 * One LLVM function per eBPF *function entry* (instruction 0, local-call targets and addresses
   taken with ``lddw src=4``): ``i64 @f<entry>(ptr ctx, ptr io, i64 r10)``.  It contains every
   basic block reachable from its entry without crossing a call, so a block shared by two
@@ -13,33 +15,79 @@ Shape of the output (one module per program):
   holds r0-r9 in and out: the callee starts with the caller's registers (as in the interpreter,
   where the register file is shared) and hands r0-r5 back; the caller's r6-r9 and r10 live in its
   own SSA values, so "restore on return" costs nothing.  The result is 0, or 1 when the program
-  must stop (the reason is in ``ctx[STATUS]``), which every caller propagates.  LLVM inlines small
-  subprograms; recursion stays a real native call, bounded by the frame limit.
-* Registers, the instruction counter and the region caches are ``alloca``s that mem2reg turns
-  into SSA values; r10 is a function argument (it is read-only), which is what makes constant
-  r10-relative frame accesses provably safe.
-* One LLVM basic block per eBPF basic block (the interpreter's leaders).  Each adds its length
-  to the instruction counter and leaves when the counter passes the budget, exactly where the
-  interpreter checks, so :class:`~pybpf.errors.BudgetExceededError` names the same instruction
-  and ``instructions_executed`` is identical; memory checks, helper calls and atomics add
-  internal blocks.
+  must stop (the reason is in ``ctx[STATUS]``), which every caller propagates.
+* Registers and the instruction counter are ``alloca``s that SROA turns into SSA values; r10 is a
+  function argument (it is read-only), which is what makes constant r10-relative frame accesses
+  provably safe.
+* One LLVM basic block per eBPF basic block (the interpreter's leaders); every failure leaves
+  through a small block of its own that records the count and returns, so no block has a phi
+  with one entry per fault site (those made LLVM's InstCombine and register allocator slow).
 * Division and remainder select a safe divisor first (never UB), shifts are masked, 32-bit
   operations work on ``i32`` and zero-extend, atomics are ``atomicrmw``/``cmpxchg``.
 
-Memory checks: a load or store that is neither r10-relative inside the frame nor listed in
-``safe`` compares its address against the last region that passed a check of the same kind (read
-or write), kept in two SSA values per kind; on a miss it calls ``@pybpf_lookup``, which scans the
-stack's live part and the region table and either returns the new region bounds or records the
-fault in the context.  The caches are reset after every call, because a helper may change the
-region set.
+Budget
+------
+The interpreter adds each block's length to the instruction count at the block's leader and
+stops there once the count passes the budget.  Checking at every block costs a compare and a
+branch per block and, worse, stops LLVM from optimising loops (every block becomes a loop exit).
+So native code checks only at *checkpoints*: function entries, targets of back edges (every cycle
+of the control-flow graph passes through one) and successors of blocks that call out (a helper
+may run program code and advance the count).  At a checkpoint ``H`` it tests ``count +
+lookahead(H) > budget``, where ``lookahead(H)`` is the longest run of instructions from ``H`` to
+the next checkpoint; when the test passes, no block before the next checkpoint can exceed the
+budget, so those blocks only add their lengths.  When it fails, the budget *may* run out before
+the next checkpoint: native code stops at ``H`` with ``STATUS_TRANSFER``, handing the registers,
+the count and the frames of its callers (each caller appends its return index, r6-r9 and r10 to
+the ``XFER`` area as the status propagates) to Python, which goes on with the reference
+interpreter from ``H`` -- so the budget error, its instruction index, the side effects before it
+and ``instructions_executed`` are exactly the interpreter's.  This happens at most once per run,
+within one lookahead of the budget.  The count itself is kept as the value at the last
+checkpoint plus what the blocks since added, so a loop carries one addition per iteration.
+
+Memory checks
+-------------
+A load or store that is neither r10-relative inside the frame nor listed in ``safe`` is checked
+against one cached region per access kind (read, write), kept in context slots: ``lo`` and, per
+access size, ``lim = hi - lo - size``, tested as ``addr - lo <=u lim`` (one subtraction, one
+compare).  Each function starts with its live stack in the cache (``[r10 - frame, stack end)``,
+always valid and at least 8 bytes, so ``lim`` never wraps); a miss calls the runtime library's
+``pybpf_lookup``, which scans the live stack and the region table and either caches the region
+or records the fault.  Regions smaller than 8 bytes are never cached (they are checked through
+the lookup each time).  The caches are reset after calls into Python, because a helper may
+change the region set, and after local calls, whose frames are no longer live.  Keeping the
+cache in memory rather than in SSA values costs two L1 loads per check but no phi nodes: with a
+pair of phis per check and join point, checks were more than half of LLVM's work on
+memory-heavy programs.  (A frame under 8 bytes cannot seed the cache; every access then goes
+through the lookup.)
+
+Stack
+-----
+Each run starts with a zeroed stack, as in the interpreter.  Instead of clearing the whole stack
+region (4 KiB by default, a large part of a short run), the run clears ``[ctx[DIRTY_LO], stack
+end)``: functions that store to memory lower ``DIRTY_LO`` to their frame's bottom on entry, calls
+into Python lower it to the caller's frame, and Python marks the whole stack dirty after anything
+else touched it.
+
+A function whose r10 never escapes (it is only ever the base of loads and stores, never copied,
+added or stored) has a private frame: no pointer can reach it.  Such a frame is an ``alloca``
+(as in llvmbpf), which SROA turns into SSA values, so stack spills cost nothing; the bytes the
+function reads are copied in at entry (zero at a run's start; what earlier calls left for a
+callee, as the interpreter would show it) and the bytes it writes go back to the stack wherever
+the function is left -- exits, faults, hand-overs to the interpreter -- so the stack is exactly
+the interpreter's whenever anything can look at it.
+
+Helpers and relocations
+-----------------------
+Helpers 1-3 (map lookup/update/delete) first try native code (:mod:`pybpf.jit.maps`, in the
+runtime library) and go to Python only when that declines; a lookup site first tries its inline
+cache (array maps: a bounds check and a multiply-add).  Relocated ``lddw`` (map references) are
+resolved through Python once per site and engine, as Linux resolves them once at load time, and
+then read from the ``RELOCS`` table.
 
 Why IR text rather than :mod:`llvmlite.ir`: building IR with ``llvmlite.ir`` and serialising it
 costs about 45 ms per 1,000 instructions (``shared/notes/performance.md`` section 2.5), more than
-LLVM's own work on real programs.  Measured here for the benchmark's 1,000-instruction synthetic
-program (5,733 IR instructions once lowered): these f-string templates produce the module text in
-6-13 ms, while ``llvmlite.ir`` needs 46-50 ms to build the same number of instructions of the
-same kinds plus 16-32 ms for ``str(module)``; both then parse in the same 10-20 ms.  Text is
-5-6 times cheaper, so text it is.
+LLVM's own work on real programs; these f-string templates produce the module text several times
+faster.
 """
 
 from __future__ import annotations
@@ -52,6 +100,7 @@ from pybpf.isa.instruction import Instruction, branch_target, is_function_addres
 from pybpf.isa.opcodes import Form, Kind
 from pybpf.jit import abi
 from pybpf.jit.compiler import JitError
+from pybpf.jit.maps import NATIVE_HELPERS
 from pybpf.vm.codegen import block_leaders, function_entries, instruction_starts
 
 FRAME_POINTER = 10
@@ -73,8 +122,11 @@ _PREDICATES = {
 }
 _RMW = {"add": "add", "or": "or", "and": "and", "xor": "xor", "xchg": "xchg"}
 _BLOCK_ENDS = frozenset({Kind.JUMP, Kind.CALL_LOCAL, Kind.CALLX, Kind.EXIT})
+_CALLS_OUT = frozenset({Kind.CALL, Kind.CALL_KFUNC, Kind.CALLX, Kind.CALL_LOCAL})
+_WRITES = frozenset({Kind.STORE_IMM, Kind.STORE_REG, Kind.ATOMIC})
 _LIKELY = "!prof !0"  # branch weights: the true edge is the hot one
 _UNLIKELY = "!prof !1"
+_MIN_CACHED_SPAN = 8  # the largest access: cached regions are at least this big
 
 
 def _signed(value: int, bits: int) -> int:
@@ -137,6 +189,114 @@ def reachable(blocks: dict[int, Block], entry: int, n: int) -> list[int]:
     return sorted(seen)
 
 
+def checkpoints(
+    blocks: dict[int, Block], forms: Sequence[Form], entry: int, leaders: Sequence[int], n: int
+) -> dict[int, int]:
+    """Budget checkpoints of the function at ``entry`` with their lookahead (see "Budget").
+
+    Checkpoints: the entry, every target of a back edge of a depth-first search from the entry
+    (removing those edges leaves an acyclic graph, so lookaheads are finite), and the successors
+    of blocks that call out.  Lookahead: instructions of the longest path that starts at the
+    checkpoint and ends before the next one (or at an exit).
+    """
+    marks = {entry}
+    state: dict[int, int] = {entry: 1}  # 1: on the DFS stack, 2: done
+    stack = [(entry, iter(blocks[entry].successors))]
+    while stack:
+        node, it = stack[-1]
+        for s in it:
+            if s >= n:
+                continue
+            seen = state.get(s, 0)
+            if seen == 0:
+                state[s] = 1
+                stack.append((s, iter(blocks[s].successors)))
+                break
+            if seen == 1:
+                marks.add(s)
+        else:
+            state[node] = 2
+            stack.pop()
+    for leader in leaders:
+        block = blocks[leader]
+        if any(forms[i].kind in _CALLS_OUT for i in block.insns):
+            marks.update(s for s in block.successors if s < n)
+    longest: dict[int, int] = {}
+
+    def path(start: int) -> int:
+        """Longest run from ``start`` (a non-checkpoint) to the next checkpoint, iteratively."""
+        work = [start]
+        while work:
+            b = work[-1]
+            if b in longest:
+                work.pop()
+                continue
+            pending = [s for s in blocks[b].successors if s < n and s not in marks and s not in longest]
+            if pending:
+                work.extend(pending)
+                continue
+            tail = [longest[s] for s in blocks[b].successors if s < n and s not in marks]
+            longest[b] = len(blocks[b].insns) + max(tail, default=0)
+            work.pop()
+        return longest[start]
+
+    out: dict[int, int] = {}
+    for h in marks:
+        tail = [path(s) for s in blocks[h].successors if s < n and s not in marks]
+        out[h] = len(blocks[h].insns) + max(tail, default=0)
+    return out
+
+
+_MEMORY = frozenset({Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG, Kind.ATOMIC})
+
+
+def frame_use(
+    insns: Sequence[Instruction], forms: Sequence[Form], members: Sequence[int], frame: int
+) -> tuple[bool, int, int] | None:
+    """How a function uses its stack frame, if it can live in an ``alloca`` (see "Stack").
+
+    None when r10's value escapes (copied, added, stored, exchanged: then any pointer may reach
+    the frame and it must stay in memory).  Otherwise (writes?, lowest offset accessed, lowest
+    offset written) over the r10-relative accesses inside the frame.
+    """
+    lowest = lowest_write = 0
+    writes = False
+    for i in members:
+        insn, form = insns[i], forms[i]
+        kind = form.kind
+        if kind is Kind.ALU and form.source == "X" and insn.src == FRAME_POINTER:
+            return None
+        if kind in (Kind.STORE_REG, Kind.ATOMIC) and insn.src == FRAME_POINTER:
+            return None
+        if kind not in _MEMORY:
+            continue
+        base = insn.src if kind in (Kind.LOAD, Kind.LOADSX) else insn.dst
+        off, size = insn.off, form.width
+        if base != FRAME_POINTER or not (-frame <= off and off + size <= 0):
+            continue
+        lowest = min(lowest, off)
+        if kind in (Kind.STORE_IMM, Kind.STORE_REG, Kind.ATOMIC):
+            writes = True
+            lowest_write = min(lowest_write, off)
+    return writes, lowest, lowest_write
+
+
+def relocation_sites(insns: Sequence[Instruction], forms: Sequence[Form]) -> list[int]:
+    """Indices of ``lddw`` whose value comes from the resolver (everything but constants and
+    function addresses), in program order; site ``k`` owns ``RELOC_WORDS`` u64 at ``RELOCS``."""
+    return [
+        i
+        for i in instruction_starts(forms)
+        if forms[i].kind is Kind.LDDW and forms[i].op != "imm64" and not is_function_address(forms[i])
+    ]
+
+
+def lookup_sites(insns: Sequence[Instruction], forms: Sequence[Form]) -> list[int]:
+    """Indices of ``call bpf_map_lookup_elem`` in program order; site ``k`` owns ``SITE_WORDS``
+    u64 at ``SITES`` (an inline cache, see :mod:`pybpf.jit.abi`)."""
+    return [i for i in instruction_starts(forms) if forms[i].kind is Kind.CALL and insns[i].imm == 1]
+
+
 @dataclass(frozen=True)
 class LoweringOptions:
     stack_size: int = 512
@@ -152,6 +312,12 @@ class _Function:
         self.entry = entry
         self.out: list[str] = []
         self.n = 0
+        self.frame = program.options.stack_size
+        self.fast_checks = self.frame >= _MIN_CACHED_SPAN
+        self.marks: dict[int, int] = {}
+        self.promoted = False  # the frame is an alloca (see "Stack")
+        self.frame_writes = False
+        self.low_write = 0
 
     # -- small emitters --------------------------------------------------------------------------
     def t(self) -> str:
@@ -178,24 +344,57 @@ class _Function:
     def set_reg(self, r: int, value: str) -> None:
         self.emit(f"store i64 {value}, ptr %r{r}")
 
-    def ctx_load(self, slot: int) -> str:
-        p, v = self.t(), self.t()
+    def slot(self, slot: int) -> str:
+        p = self.t()
         self.emit(f"{p} = getelementptr i64, ptr %ctx, i64 {slot}")
+        return p
+
+    def ctx_load(self, slot: int) -> str:
+        p, v = self.slot(slot), self.t()
         self.emit(f"{v} = load i64, ptr {p}")
         return v
 
     def ctx_store(self, slot: int, value: str | int) -> None:
-        p = self.t()
-        self.emit(f"{p} = getelementptr i64, ptr %ctx, i64 {slot}")
-        self.emit(f"store i64 {value}, ptr {p}")
+        self.emit(f"store i64 {value}, ptr {self.slot(slot)}")
+
+    def write_back(self) -> None:
+        """A promoted frame goes back to the stack before anything else can see it: at every
+        exit, before a hand-over to the interpreter, after a fault (the stack is observable)."""
+        if self.promoted and self.frame_writes:
+            low = self.low_write
+            src, dst = self.t(), self.t()
+            self.emit(f"{src} = getelementptr i8, ptr %frame, i64 {self.frame + low}")
+            self.emit(f"{dst} = getelementptr i8, ptr %fp, i64 {low}")
+            self.emit(f"call void @llvm.memcpy.p0.p0.i64(ptr {dst}, ptr {src}, i64 {-low}, i1 false)")
+
+    def count(self) -> str:
+        """The instruction count now: the count at the last checkpoint plus what the blocks since
+        added.  Kept as two values so that a loop's count carries one addition per iteration,
+        whatever path the iteration took (one running sum made the count a chain of selects
+        through every if-converted branch, which was the critical path of branchy loops)."""
+        base, acc, c = self.t(), self.t(), self.t()
+        self.emit(f"{base} = load i64, ptr %cnt")
+        self.emit(f"{acc} = load i64, ptr %acc")
+        self.emit(f"{c} = add i64 {base}, {acc}")
+        return c
+
+    def set_count(self, value: str) -> None:
+        self.emit(f"store i64 {value}, ptr %cnt")
+        self.emit("store i64 0, ptr %acc")
+
+    def leave(self) -> None:
+        """Stop the program: publish the count (the status is already set) and return 1."""
+        self.write_back()
+        self.ctx_store(abi.COUNT, self.count())
+        self.emit("ret i64 1")
 
     def fail(self, status: int, pc: int, addr: str | None = None) -> None:
-        """Record a fault in the context and leave through ``%err``."""
+        """Record a fault in the context and stop."""
         self.ctx_store(abi.STATUS, status)
         self.ctx_store(abi.FAULT_PC, pc)
         if addr is not None:
             self.ctx_store(abi.FAULT_ADDR, addr)
-        self.emit("br label %err")
+        self.leave()
 
     def trunc32(self, v: str) -> str:
         t = self.t()
@@ -210,97 +409,134 @@ class _Function:
         return t
 
     def reset_caches(self) -> None:
-        for c in ("%rlo", "%wlo"):
-            self.emit(f"store i64 -1, ptr {c}")
+        """Both region caches back to this function's live stack (valid whatever a helper did)."""
+        if self.fast_checks:
+            for base in (abi.RCACHE, abi.WCACHE):
+                self.ctx_store(base, "%slo")
+                for k, size in enumerate(abi.CACHE_SIZES, 1):
+                    self.ctx_store(base + k, f"%slim{size}")
+
+    def goto(self, index: int) -> str:
+        return f"br label %b{index}" if index < self.p.n else f"br label %{self.ranoff()}"
+
+    def ranoff(self) -> str:
+        """A fresh block that reports running off the end of the program."""
+        label = self.label()
+        self.pending.append(label)
+        return label
 
     # -- the function -----------------------------------------------------------------------------
     def build(self, leaders: list[int]) -> list[str]:
+        p = self.p
+        self.marks = checkpoints(p.blocks, p.forms, self.entry, leaders, p.n)
+        self.pending: list[str] = []
         self.out.append(f"define internal i64 @f{self.entry}(ptr %ctx, ptr %io, i64 %r10) nounwind {{")
         self.open("entry")
         for r in range(10):
             self.emit(f"%r{r} = alloca i64")
-        for name in ("cnt", "rlo", "rhi", "wlo", "whi", "aold", "bpc"):
+        for name in ("cnt", "acc", "aold"):
             self.emit(f"%{name} = alloca i64")
         self.emit("%cio = alloca [10 x i64]")
+        self.emit("%fp = inttoptr i64 %r10 to ptr")
+        members = [i for b in leaders for i in p.blocks[b].insns]
+        use = frame_use(p.insns, p.forms, members, self.frame) if self.frame > 0 else None
+        self.promoted = use is not None
+        if use is not None:
+            self.frame_writes, low, self.low_write = use
+            self.emit(f"%frame = alloca [{self.frame} x i8], align 8")
+            if low < 0:  # the frame's bytes the function touches, as they are (zero at a run's start)
+                src, dst = self.t(), self.t()
+                self.emit(f"{src} = getelementptr i8, ptr %fp, i64 {low}")
+                self.emit(f"{dst} = getelementptr i8, ptr %frame, i64 {self.frame + low}")
+                self.emit(f"call void @llvm.memcpy.p0.p0.i64(ptr {dst}, ptr {src}, i64 {-low}, i1 false)")
         for r in range(10):
-            p, v = self.t(), self.t()
-            self.emit(f"{p} = getelementptr i64, ptr %io, i64 {r}")
-            self.emit(f"{v} = load i64, ptr {p}")
+            pr, v = self.t(), self.t()
+            self.emit(f"{pr} = getelementptr i64, ptr %io, i64 {r}")
+            self.emit(f"{v} = load i64, ptr {pr}")
             self.emit(f"store i64 {v}, ptr %r{r}")
-        self.emit(f"store i64 {self.ctx_load(abi.COUNT)}, ptr %cnt")
-        self.emit(f"%budget = load i64, ptr {self._slot_ptr(abi.BUDGET)}")
-        self.emit(f"%sbase = load i64, ptr {self._slot_ptr(abi.STACK_BASE)}")
+        self.set_count(self.ctx_load(abi.COUNT))
+        self.emit(f"%budget = load i64, ptr {self.slot(abi.BUDGET)}")
+        self.emit(f"%sbase = load i64, ptr {self.slot(abi.STACK_BASE)}")
+        self.emit(f"%send = load i64, ptr {self.slot(abi.STACK_END)}")
+        self.emit(f"%lookup = load ptr, ptr {self.slot(abi.LOOKUP_FN)}")
+        self.emit(f"%slo = sub i64 %r10, {self.frame}")
+        self.emit("%sspan = sub i64 %send, %slo")
+        for size in abi.CACHE_SIZES:
+            self.emit(f"%slim{size} = sub i64 %sspan, {size}")
         # Frames below the outermost one, passed to callbacks so Python knows the stack's live
         # part without reading the context (see abi.CB_FRAME_SHIFT).
-        frame = self.p.options.stack_size
-        if frame > 0:
-            self.emit(f"%send = load i64, ptr {self._slot_ptr(abi.STACK_END)}")
+        if self.frame > 0:
             self.emit("%fdist = sub i64 %send, %r10")
-            self.emit(f"%frames = udiv i64 %fdist, {frame}")
+            self.emit(f"%frames = udiv i64 %fdist, {self.frame}")
             self.emit(f"%cbk = shl i64 %frames, {abi.CB_FRAME_SHIFT}")
         else:
             self.emit("%cbk = add i64 0, 0")
+        if any(p.forms[i].kind in _WRITES for b in leaders for i in p.blocks[b].insns):
+            self.lower_dirty()
         self.reset_caches()
-        for c in ("%rhi", "%whi"):
-            self.emit(f"store i64 -1, ptr {c}")
         self.emit(f"br label %b{self.entry}")
         for leader in leaders:
-            self.block(self.p.blocks[leader])
+            self.block(p.blocks[leader])
         self.tail()
         self.out.append("}")
         return self.out
 
-    def _slot_ptr(self, slot: int) -> str:
-        p = self.t()
-        self.emit(f"{p} = getelementptr i64, ptr %ctx, i64 {slot}")
-        return p
+    def lower_dirty(self) -> None:
+        """This function may write its frame: the next run must clear it (see "Stack")."""
+        d, m = self.t(), self.t()
+        pd = self.slot(abi.DIRTY_LO)
+        self.emit(f"{d} = load i64, ptr {pd}")
+        self.emit(f"{m} = call i64 @llvm.umin.i64(i64 {d}, i64 %slo)")
+        self.emit(f"store i64 {m}, ptr {pd}")
 
     def tail(self) -> None:
-        """The shared exits: normal exit, error exit, error propagation, budget and run-off faults."""
+        """The normal exit (registers back through ``io``) and the run-off-the-end stubs."""
         self.open("exit")
         for r in range(10):
             v = self.reg(r)
-            p = self.t()
-            self.emit(f"{p} = getelementptr i64, ptr %io, i64 {r}")
-            self.emit(f"store i64 {v}, ptr {p}")
-        c = self.t()
-        self.emit(f"{c} = load i64, ptr %cnt")
-        self.ctx_store(abi.COUNT, c)
+            pr = self.t()
+            self.emit(f"{pr} = getelementptr i64, ptr %io, i64 {r}")
+            self.emit(f"store i64 {v}, ptr {pr}")
+        self.ctx_store(abi.COUNT, self.count())
+        self.write_back()
         self.emit("ret i64 0")
-        self.open("err")
-        c = self.t()
-        self.emit(f"{c} = load i64, ptr %cnt")
-        self.ctx_store(abi.COUNT, c)
-        self.emit("ret i64 1")
-        self.open("prop")  # a callee failed and already stored the count
-        self.emit("ret i64 1")
-        self.open("overbudget")
-        pc = self.t()
-        self.emit(f"{pc} = load i64, ptr %bpc")
-        self.ctx_store(abi.STATUS, abi.STATUS_BUDGET)
-        self.ctx_store(abi.FAULT_PC, pc)
-        self.emit("br label %err")
-        self.open("ranoff")
-        self.ctx_store(abi.STATUS, abi.STATUS_RAN_OFF)
-        self.ctx_store(abi.FAULT_PC, self.p.n - 1)
-        self.emit("br label %err")
+        for label in self.pending:
+            self.open(label)
+            self.fail(abi.STATUS_RAN_OFF, self.p.n - 1)
 
     def block(self, block: Block) -> None:
         self.open(f"b{block.leader}")
-        c, c2, over = self.t(), self.t(), self.t()
-        self.emit(f"{c} = load i64, ptr %cnt")
-        self.emit(f"{c2} = add i64 {c}, {len(block.insns)}")
-        self.emit(f"store i64 {c2}, ptr %cnt")
-        self.emit(f"store i64 {block.leader}, ptr %bpc")
-        self.emit(f"{over} = icmp ugt i64 {c2}, %budget")
-        body = self.label()
-        self.emit(f"br i1 {over}, label %overbudget, label %{body}, {_UNLIKELY}")
-        self.open(body)
+        lookahead = self.marks.get(block.leader)
+        if lookahead is not None:
+            c = self.count()
+            self.set_count(c)
+            s, over = self.t(), self.t()
+            self.emit(f"{s} = add i64 {c}, {lookahead}")
+            self.emit(f"{over} = icmp ugt i64 {s}, %budget")
+            body, hand = self.label(), self.label()
+            self.emit(f"br i1 {over}, label %{hand}, label %{body}, {_UNLIKELY}")
+            self.open(hand)
+            self.transfer(block.leader, c)
+            self.open(body)
+        a, a2 = self.t(), self.t()
+        self.emit(f"{a} = load i64, ptr %acc")
+        self.emit(f"{a2} = add i64 {a}, {len(block.insns)}")
+        self.emit(f"store i64 {a2}, ptr %acc")
         for i in block.insns:
             self.insn(i)
         if block.falls_through:
-            nxt = block.successors[0]
-            self.emit(f"br label %b{nxt}" if nxt < self.p.n else "br label %ranoff")
+            self.emit(self.goto(block.successors[0]))
+
+    def transfer(self, leader: int, count: str) -> None:
+        """Hand the run over to the interpreter at ``leader`` (see "Budget")."""
+        for r in range(10):
+            self.ctx_store(abi.REGS + r, self.reg(r))
+        self.ctx_store(abi.REGS + 10, "%r10")
+        self.ctx_store(abi.COUNT, count)
+        self.ctx_store(abi.STATUS, abi.STATUS_TRANSFER)
+        self.ctx_store(abi.FAULT_PC, leader)
+        self.write_back()
+        self.emit("ret i64 1")
 
     # -- instructions -----------------------------------------------------------------------------
     def insn(self, i: int) -> None:
@@ -321,12 +557,12 @@ class _Function:
         elif kind is Kind.LDDW:
             self.lddw(i, insn, form)
         elif kind is Kind.CALL:
-            self.set_reg(0, self.callback(abi.CB_HELPER, i, insn.imm, self._args()))
+            self.helper(i, insn.imm)
         elif kind is Kind.CALL_KFUNC:
             self.set_reg(0, self.callback(abi.CB_KFUNC, i, insn.imm, self._args()))
         elif kind is Kind.CALL_LOCAL:
             self.local_call(i, branch_target(i, insn, form))
-            self.emit(self._goto(i + 1))
+            self.emit(self.goto(i + 1))
         elif kind is Kind.CALLX:
             self.callx(i, insn)
         elif kind is Kind.EXIT:
@@ -335,9 +571,6 @@ class _Function:
             self.ld_packet(i, insn, form)
         else:  # pragma: no cover - every Kind is handled above
             raise AssertionError(f"no lowering for {kind}")
-
-    def _goto(self, index: int) -> str:
-        return f"br label %b{index}" if index < self.p.n else "br label %ranoff"
 
     def _args(self) -> list[str]:
         return [self.reg(r) for r in range(1, 6)]
@@ -453,7 +686,8 @@ class _Function:
         else:
             self.emit(f"{c} = icmp {_PREDICATES[form.op]} {ty} {a}, {b}")
         nxt = i + 1
-        self.emit(f"br i1 {c}, label %b{target}, label {f'%b{nxt}' if nxt < self.p.n else '%ranoff'}")
+        fall = f"%b{nxt}" if nxt < self.p.n else f"%{self.ranoff()}"
+        self.emit(f"br i1 {c}, label %b{target}, label {fall}")
 
     # -- memory -----------------------------------------------------------------------------------
     def address(self, base: int, off: int) -> str:
@@ -473,31 +707,30 @@ class _Function:
         """
         if i in self.p.options.safe:
             return True
-        return base == FRAME_POINTER and -self.p.options.stack_size <= off and off + size <= 0
+        return base == FRAME_POINTER and -self.frame <= off and off + size <= 0
 
     def check(self, addr: str, size: int, write: bool, pc: int) -> None:
-        """Inline range check against the last region that passed, ``@pybpf_lookup`` on a miss."""
-        lo_slot, hi_slot = ("%wlo", "%whi") if write else ("%rlo", "%rhi")
-        lo, hi, lim, c1, c2, ok = (self.t() for _ in range(6))
-        self.emit(f"{lo} = load i64, ptr {lo_slot}")
-        self.emit(f"{hi} = load i64, ptr {hi_slot}")
-        self.emit(f"{lim} = sub i64 {hi}, {size}")
-        self.emit(f"{c1} = icmp uge i64 {addr}, {lo}")
-        self.emit(f"{c2} = icmp ule i64 {addr}, {lim}")
-        self.emit(f"{ok} = and i1 {c1}, {c2}")
-        hit, miss = self.label(), self.label()
-        self.emit(f"br i1 {ok}, label %{hit}, label %{miss}, {_LIKELY}")
+        """Inline range check against the cached region, the runtime library's lookup on a miss
+        (which refills the cache).  Frames under 8 bytes cannot seed the cache: every access
+        then goes through the lookup."""
+        hit, miss, bad = self.label(), self.label(), self.label()
+        if self.fast_checks:
+            base = abi.WCACHE if write else abi.RCACHE
+            lo, lim = self.ctx_load(base), self.ctx_load(base + 1 + abi.CACHE_SIZES.index(size))
+            rel, ok = self.t(), self.t()
+            self.emit(f"{rel} = sub i64 {addr}, {lo}")
+            self.emit(f"{ok} = icmp ule i64 {rel}, {lim}")
+            self.emit(f"br i1 {ok}, label %{hit}, label %{miss}, {_LIKELY}")
+        else:
+            self.emit(f"br label %{miss}")
         self.open(miss)
-        res, nlo, nhi, found = self.t(), self.t(), self.t(), self.t()
+        found = self.t()
         self.emit(
-            f"{res} = call {{i64, i64}} @pybpf_lookup(ptr %ctx, i64 {addr}, i64 {size}, i64 {int(write)}, i64 {pc})"
+            f"{found} = call preserve_mostcc i1 %lookup(ptr %ctx, i64 {addr}, i64 {size}, i64 {int(write)}, i64 {pc})"
         )
-        self.emit(f"{nlo} = extractvalue {{i64, i64}} {res}, 0")
-        self.emit(f"{nhi} = extractvalue {{i64, i64}} {res}, 1")
-        self.emit(f"store i64 {nlo}, ptr {lo_slot}")
-        self.emit(f"store i64 {nhi}, ptr {hi_slot}")
-        self.emit(f"{found} = icmp ne i64 {nlo}, -1")
-        self.emit(f"br i1 {found}, label %{hit}, label %err, {_LIKELY}")
+        self.emit(f"br i1 {found}, label %{hit}, label %{bad}, {_LIKELY}")
+        self.open(bad)
+        self.leave()
         self.open(hit)
 
     def pointer(self, addr: str) -> str:
@@ -505,12 +738,25 @@ class _Function:
         self.emit(f"{p} = inttoptr i64 {addr} to ptr")
         return p
 
+    def in_frame(self, base: int, off: int, size: int) -> bool:
+        """An access to this function's promoted frame (an ``alloca``, see "Stack")."""
+        return self.promoted and base == FRAME_POINTER and -self.frame <= off and off + size <= 0
+
+    def frame_slot(self, off: int) -> str:
+        p = self.t()
+        self.emit(f"{p} = getelementptr i8, ptr %frame, i64 {self.frame + off}")
+        return p
+
     def load(self, i: int, insn: Instruction, form: Form) -> None:
         size = form.width
-        addr = self.address(insn.src, insn.off)
-        if not self.proven(i, insn.src, insn.off, size):
-            self.check(addr, size, False, i)
-        p, v = self.pointer(addr), self.t()
+        if self.in_frame(insn.src, insn.off, size):
+            p = self.frame_slot(insn.off)
+        else:
+            addr = self.address(insn.src, insn.off)
+            if not self.proven(i, insn.src, insn.off, size):
+                self.check(addr, size, False, i)
+            p = self.pointer(addr)
+        v = self.t()
         bits = 8 * size
         self.emit(f"{v} = load i{bits}, ptr {p}, align 1")
         if bits < 64:
@@ -531,6 +777,9 @@ class _Function:
                 t = self.t()
                 self.emit(f"{t} = trunc i64 {value} to i{bits}")
                 value = t
+        if self.in_frame(insn.dst, insn.off, size):
+            self.emit(f"store i{bits} {value}, ptr {self.frame_slot(insn.off)}, align 1")
+            return
         addr = self.address(insn.dst, insn.off)
         if not self.proven(i, insn.dst, insn.off, size):
             self.check(addr, size, True, i)
@@ -542,22 +791,28 @@ class _Function:
         into SIGBUS; the interpreter's semantics are a plain read-modify-write anyway).
 
         Checks happen in the interpreter's order: read, then write; cmpxchg only writes (and
-        only needs write permission) when the comparison succeeds.
+        only needs write permission) when the comparison succeeds.  A promoted frame is private
+        to the running function, so its atomics are plain read-modify-writes.
         """
         size, op = form.width, form.op
         bits = 8 * size
         ty = f"i{bits}"
-        addr = self.address(insn.dst, insn.off)
-        checked = not self.proven(i, insn.dst, insn.off, size)
-        if checked:
-            self.check(addr, size, False, i)
-        p = self.pointer(addr)
+        if self.in_frame(insn.dst, insn.off, size):
+            checked = False
+            p = self.frame_slot(insn.off)
+            aligned = "false"
+        else:
+            addr = self.address(insn.dst, insn.off)
+            checked = not self.proven(i, insn.dst, insn.off, size)
+            if checked:
+                self.check(addr, size, False, i)
+            p = self.pointer(addr)
+            mis, aligned = self.t(), self.t()
+            self.emit(f"{mis} = and i64 {addr}, {size - 1}")
+            self.emit(f"{aligned} = icmp eq i64 {mis}, 0")
         v = self.reg(insn.src)
         if bits == 32:
             v = self.trunc32(v)
-        mis, aligned = self.t(), self.t()
-        self.emit(f"{mis} = and i64 {addr}, {size - 1}")
-        self.emit(f"{aligned} = icmp eq i64 {mis}, 0")
         atom, plain, done = self.label(), self.label(), self.label()
         if op == "cmpxchg":
             expected = self.reg(0)
@@ -616,46 +871,139 @@ class _Function:
         nxt = self.p.insns[i + 1]
         if form.op == "imm64":
             self.set_reg(insn.dst, str(_signed(lddw_value(insn, nxt), 64)))
-        elif is_function_address(form):
+            return
+        if is_function_address(form):
             base, v = self.ctx_load(abi.CODE_BASE), self.t()
             self.emit(f"{v} = add i64 {base}, {8 * branch_target(i, insn, form)}")
             self.set_reg(insn.dst, v)
-        else:  # map references and other relocations: the interpreter's resolver hook, at run time
-            args = [str(insn.imm), str(nxt.imm), "0", "0", "0"]
-            self.set_reg(insn.dst, self.callback(abi.CB_PSEUDO, i, insn.src, args))
+            return
+        # A relocation (map reference ...): resolved through Python the first time this engine
+        # runs the site, then read from the RELOCS table.
+        site = self.p.reloc_index[i]
+        table, tp, rp, resolved, known = self.ctx_load(abi.RELOCS), self.t(), self.t(), self.t(), self.t()
+        self.emit(f"{tp} = inttoptr i64 {table} to ptr")
+        self.emit(f"{rp} = getelementptr [{abi.RELOC_WORDS} x i64], ptr {tp}, i64 {site}")
+        self.emit(f"{resolved} = load i64, ptr {rp}")
+        self.emit(f"{known} = icmp ne i64 {resolved}, 0")
+        hit, miss, done = self.label(), self.label(), self.label()
+        self.emit(f"br i1 {known}, label %{hit}, label %{miss}, {_LIKELY}")
+        self.open(hit)
+        vp, v = self.t(), self.t()
+        self.emit(f"{vp} = getelementptr i64, ptr {rp}, i64 1")
+        self.emit(f"{v} = load i64, ptr {vp}")
+        self.set_reg(insn.dst, v)
+        self.emit(f"br label %{done}")
+        self.open(miss)
+        args = [str(insn.imm), str(nxt.imm), "0", "0", "0"]
+        res = self.callback(abi.CB_PSEUDO, i, insn.src, args)
+        vp2 = self.t()
+        self.emit(f"{vp2} = getelementptr i64, ptr {rp}, i64 1")
+        self.emit(f"store i64 {res}, ptr {vp2}")
+        self.emit(f"store i64 1, ptr {rp}")
+        self.set_reg(insn.dst, res)
+        self.emit(f"br label %{done}")
+        self.open(done)
 
     # -- calls --------------------------------------------------------------------------------------
+    def helper(self, pc: int, helper_id: int) -> None:
+        """A helper call: native for the map helpers when they can (``handled``), else Python.
+
+        A lookup first tries its call site's inline cache: when it holds the map in r1 (an
+        array map the runtime library described there) and the key is on the live stack, the
+        value's address is computed inline -- no call at all."""
+        if helper_id not in NATIVE_HELPERS:
+            self.set_reg(0, self.callback(abi.CB_HELPER, pc, helper_id, self._args()))
+            return
+        op = NATIVE_HELPERS[helper_id]
+        n_args = {"lookup": 2, "update": 4, "delete": 2}[op]
+        regs = [self.reg(r) for r in range(1, n_args + 1)]
+        done = self.label()
+        site = ""
+        if op == "lookup":
+            sites, sp, cached, same, slow = self.ctx_load(abi.SITES), self.t(), self.t(), self.t(), self.label()
+            self.emit(f"{sp} = inttoptr i64 {sites} to ptr")
+            site = self.t()
+            self.emit(f"{site} = getelementptr [{abi.SITE_WORDS} x i64], ptr {sp}, i64 {self.p.site_index[pc]}")
+            self.emit(f"{cached} = load i64, ptr {site}")
+            self.emit(f"{same} = icmp eq i64 {cached}, {regs[0]}")
+            keyed, inline = self.label(), self.label()
+            self.emit(f"br i1 {same}, label %{keyed}, label %{slow}, {_LIKELY}")
+            self.open(keyed)
+            rel, onstack = self.t(), self.t()
+            self.emit(f"{rel} = sub i64 {regs[1]}, %slo")
+            self.emit(f"{onstack} = icmp ule i64 {rel}, %slim4")
+            self.emit(f"br i1 {onstack}, label %{inline}, label %{slow}, {_LIKELY}")
+            self.open(inline)
+            kp, k32, idx = self.pointer(regs[1]), self.t(), self.t()
+            self.emit(f"{k32} = load i32, ptr {kp}, align 1")
+            self.emit(f"{idx} = zext i32 {k32} to i64")
+            words = []
+            for w in (1, 2, 3):
+                wp, wv = self.t(), self.t()
+                self.emit(f"{wp} = getelementptr i64, ptr {site}, i64 {w}")
+                self.emit(f"{wv} = load i64, ptr {wp}")
+                words.append(wv)
+            inb, off, addr, value = self.t(), self.t(), self.t(), self.t()
+            self.emit(f"{inb} = icmp ult i64 {idx}, {words[1]}")
+            self.emit(f"{off} = mul i64 {idx}, {words[2]}")
+            self.emit(f"{addr} = add i64 {words[0]}, {off}")
+            self.emit(f"{value} = select i1 {inb}, i64 {addr}, i64 0")
+            self.set_reg(0, value)
+            self.emit(f"br label %{done}")
+            self.open(slow)
+        args = ", ".join(f"i64 {v}" for v in regs)
+        res, handled, value, fp = self.t(), self.t(), self.t(), self.t()
+        slot = {"lookup": abi.MAP_LOOKUP_FN, "update": abi.MAP_UPDATE_FN, "delete": abi.MAP_DELETE_FN}[op]
+        self.emit(f"{fp} = load ptr, ptr {self.slot(slot)}")
+        extra = f", ptr {site}" if site else ""
+        self.emit(f"{res} = call {{i64, i1}} {fp}(ptr %ctx, {args}, i64 %slo, i64 %send{extra})")
+        self.emit(f"{handled} = extractvalue {{i64, i1}} {res}, 1")
+        native, python = self.label(), self.label()
+        self.emit(f"br i1 {handled}, label %{native}, label %{python}, {_LIKELY}")
+        self.open(native)
+        self.emit(f"{value} = extractvalue {{i64, i1}} {res}, 0")
+        self.set_reg(0, value)
+        self.emit(f"br label %{done}")
+        self.open(python)
+        self.set_reg(0, self.callback(abi.CB_HELPER, pc, helper_id, self._args()))
+        self.emit(f"br label %{done}")
+        self.open(done)
+
     def callback(self, kind: int, pc: int, a: int | str, args: list[str]) -> str:
         """Call into Python.
 
         The registers are snapshotted into the context first (a helper that ends the program,
         tail-calls, or calls back into the program through ``env.call_function`` needs them) and
-        so is the instruction count, which a callback into the program advances.  A non-zero
-        status afterwards means the callback recorded an exception or an abort."""
+        so is the instruction count, which a callback into the program advances; the helper may
+        write the live stack, so its bottom becomes dirty.  A non-zero status afterwards means
+        the callback recorded an exception or an abort."""
         for r in range(10):
             self.ctx_store(abi.REGS + r, self.reg(r))
         self.ctx_store(abi.REGS + 10, "%r10")
-        c = self.t()
-        self.emit(f"{c} = load i64, ptr %cnt")
-        self.ctx_store(abi.COUNT, c)
+        self.ctx_store(abi.COUNT, self.count())
+        self.lower_dirty()
         fp, res, k = self.t(), self.t(), self.t()
-        self.emit(f"{fp} = load ptr, ptr {self._slot_ptr(abi.CALLBACK)}")
+        self.emit(f"{fp} = load ptr, ptr {self.slot(abi.CALLBACK)}")
         self.emit(f"{k} = or i64 %cbk, {kind}")
         params = ", ".join(f"i64 {x}" for x in args)
         self.emit(f"{res} = call i64 {fp}(i64 {k}, i64 {a}, {params}, i64 {pc})")
-        self.emit(f"store i64 {self.ctx_load(abi.COUNT)}, ptr %cnt")  # callbacks into the program count too
+        self.set_count(self.ctx_load(abi.COUNT))  # callbacks into the program count too
         st, bad = self.ctx_load(abi.STATUS), self.t()
         self.emit(f"{bad} = icmp ne i64 {st}, 0")
-        cont = self.label()
-        self.emit(f"br i1 {bad}, label %err, label %{cont}, {_UNLIKELY}")
+        cont, stop = self.label(), self.label()
+        self.emit(f"br i1 {bad}, label %{stop}, label %{cont}, {_UNLIKELY}")
+        self.open(stop)
+        self.write_back()
+        self.emit("ret i64 1")
         self.open(cont)
         self.reset_caches()
         return res
 
     def local_call(self, pc: int, target: int) -> None:
         """Push a frame: check the depth, pass r0-r9 through ``%cio``, move the stack's live
-        part down one frame for the callee and back up afterwards."""
-        frame = self.p.options.stack_size
+        part down one frame for the callee and back up afterwards.  A callee that stops hands
+        its status up; on a budget hand-over each caller records its frame for the interpreter."""
+        frame = self.frame
         depth, deep = self.t(), self.t()
         self.emit(f"{depth} = sub i64 %r10, %sbase")
         self.emit(f"{deep} = icmp ule i64 {depth}, {frame}")
@@ -669,9 +1017,7 @@ class _Function:
             v = self.reg(r)
             self.emit(f"{p} = getelementptr i64, ptr %cio, i64 {r}")
             self.emit(f"store i64 {v}, ptr {p}")
-        c = self.t()
-        self.emit(f"{c} = load i64, ptr %cnt")
-        self.ctx_store(abi.COUNT, c)
+        self.ctx_store(abi.COUNT, self.count())
         callee_r10, callee_lo = self.t(), self.t()
         self.emit(f"{callee_r10} = sub i64 %r10, {frame}")
         self.emit(f"{callee_lo} = sub i64 %r10, {2 * frame}")
@@ -679,8 +1025,28 @@ class _Function:
         st, bad = self.t(), self.t()
         self.emit(f"{st} = call i64 @f{target}(ptr %ctx, ptr %cio, i64 {callee_r10})")
         self.emit(f"{bad} = icmp ne i64 {st}, 0")
-        back = self.label()
-        self.emit(f"br i1 {bad}, label %prop, label %{back}, {_UNLIKELY}")
+        back, stopped = self.label(), self.label()
+        self.emit(f"br i1 {bad}, label %{stopped}, label %{back}, {_UNLIKELY}")
+        self.open(stopped)
+        status, handing, record, up = self.ctx_load(abi.STATUS), self.t(), self.label(), self.label()
+        self.emit(f"{handing} = icmp eq i64 {status}, {abi.STATUS_TRANSFER}")
+        self.emit(f"br i1 {handing}, label %{record}, label %{up}")
+        self.open(record)
+        nrec, area, ap, rp = self.ctx_load(abi.XFER_N), self.ctx_load(abi.XFER), self.t(), self.t()
+        self.emit(f"{ap} = inttoptr i64 {area} to ptr")
+        self.emit(f"{rp} = getelementptr [{abi.XFER_WORDS} x i64], ptr {ap}, i64 {nrec}")
+        words = [str(pc + 1), *(self.reg(r) for r in (6, 7, 8, 9)), "%r10"]
+        for k, w in enumerate(words):
+            wp = self.t()
+            self.emit(f"{wp} = getelementptr i64, ptr {rp}, i64 {k}")
+            self.emit(f"store i64 {w}, ptr {wp}")
+        n1 = self.t()
+        self.emit(f"{n1} = add i64 {nrec}, 1")
+        self.ctx_store(abi.XFER_N, n1)
+        self.emit(f"br label %{up}")
+        self.open(up)
+        self.write_back()
+        self.emit("ret i64 1")
         self.open(back)
         lo = self.t()
         self.emit(f"{lo} = sub i64 %r10, {frame}")
@@ -690,7 +1056,7 @@ class _Function:
             self.emit(f"{p} = getelementptr i64, ptr %cio, i64 {r}")
             self.emit(f"{v} = load i64, ptr {p}")
             self.set_reg(r, v)
-        self.emit(f"store i64 {self.ctx_load(abi.COUNT)}, ptr %cnt")
+        self.set_count(self.ctx_load(abi.COUNT))
         self.reset_caches()
 
     def callx(self, i: int, insn: Instruction) -> None:
@@ -726,7 +1092,7 @@ class _Function:
         self.set_reg(0, self.callback(abi.CB_CALLX, i, v, self._args()))
         self.emit(f"br label %{cont}")
         self.open(cont)
-        self.emit(self._goto(i + 1))
+        self.emit(self.goto(i + 1))
 
     def ld_packet(self, i: int, insn: Instruction, form: Form) -> None:
         """Legacy packet loads: network byte order; past the packet the program ends with r0 = 0."""
@@ -759,7 +1125,7 @@ class _Function:
             self.ctx_store(abi.REGS + r, self.reg(r))
         self.ctx_store(abi.REGS + 10, "%r10")
         self.ctx_store(abi.STATUS, abi.STATUS_ABORT)
-        self.emit("br label %err")
+        self.leave()
         self.open(read)
         base, a = self.ctx_load(abi.PACKET_BASE), self.t()
         self.emit(f"{a} = add i64 {base}, {off}")
@@ -784,6 +1150,8 @@ class Lowering:
         self.options = options or LoweringOptions()
         self.blocks = basic_blocks(self.insns, self.forms)
         self.entries = sorted(function_entries(self.insns, self.forms))
+        self.reloc_index = {i: k for k, i in enumerate(relocation_sites(self.insns, self.forms))}
+        self.site_index = {i: k for k, i in enumerate(lookup_sites(self.insns, self.forms))}
         starts = set(instruction_starts(self.forms))
         if not set(self.entries) <= starts:  # pragma: no cover - validate() rejects lddw-tail targets
             raise AssertionError("function entry inside an lddw")
@@ -801,11 +1169,12 @@ class Lowering:
             "declare i16 @llvm.bswap.i16(i16)",
             "declare i32 @llvm.bswap.i32(i32)",
             "declare i64 @llvm.bswap.i64(i64)",
+            "declare i64 @llvm.umin.i64(i64, i64)",
             "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)",
+            "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)",
             "",
         ]
-        out += self._entry_function()
-        out += self._lookup_function()
+        out += self._entry_functions()
         for e in self.entries:
             out += _Function(self, e).build(reachable(self.blocks, e, self.n))
         out.append("attributes #0 = { noinline }")
@@ -813,18 +1182,17 @@ class Lowering:
         out.append('!1 = !{!"branch_weights", i32 1, i32 2000}')
         return "\n".join(out) + "\n"
 
-    def _entry_function(self) -> list[str]:
+    def _entry_functions(self) -> list[str]:
         """The entry points.
 
         ``@pybpf_dispatch(ctx, nested)`` (never inlined, so the program body is emitted once)
-        enters the function named in the context: a run (``nested`` = 0) clears the stack and
-        uses ``REGS``/``ENTRY`` with r10 at the top of the stack; a helper's callback into the
-        program (``nested`` = 1) uses ``CALL_REGS``/``CALL_ENTRY``/``CALL_R10`` on the live
-        stack.  It returns the status, and after a normal run stores the outermost r10 so that
-        ``REGS`` hold exactly the registers at exit.  ``@pybpf_entry(ctx)`` and the argument-free
-        ``@pybpf_run()`` return r0; ``@pybpf_call(ctx)`` returns the status.
+        enters the function named in the context: a run (``nested`` = 0) clears the dirty part
+        of the stack and uses ``REGS``/``ENTRY`` with r10 at the top of the stack; a helper's
+        callback into the program (``nested`` = 1) uses ``CALL_REGS``/``CALL_ENTRY``/``CALL_R10``
+        on the live stack.  It returns the status, and after a normal run stores the outermost
+        r10 so that ``REGS`` hold exactly the registers at exit.  ``@pybpf_entry(ctx)`` and the
+        argument-free ``@pybpf_run()`` return r0; ``@pybpf_call(ctx)`` returns the status.
         """
-        total = self.options.stack_size * self.options.max_call_depth
         cases = " ".join(f"i64 {e}, label %e{e}" for e in self.entries)
         lines = [
             f"@{abi.CTX_GLOBAL} = global ptr null",
@@ -850,12 +1218,14 @@ class Lowering:
             "entry:",
             "  br i1 %nested, label %callback, label %run",
             "run:",
-            f"  %pb = getelementptr i64, ptr %ctx, i64 {abi.STACK_BASE}",
-            "  %sb = load i64, ptr %pb",
-            "  %sp = inttoptr i64 %sb to ptr",
-            f"  call void @llvm.memset.p0.i64(ptr %sp, i8 0, i64 {total}, i1 false)",
+            f"  %pd = getelementptr i64, ptr %ctx, i64 {abi.DIRTY_LO}",
+            "  %dl = load i64, ptr %pd",
             f"  %pe = getelementptr i64, ptr %ctx, i64 {abi.STACK_END}",
             "  %se = load i64, ptr %pe",
+            "  %dn = sub i64 %se, %dl",
+            "  %dp = inttoptr i64 %dl to ptr",
+            "  call void @llvm.memset.p0.i64(ptr %dp, i8 0, i64 %dn, i1 false)",
+            "  store i64 %se, ptr %pd",
             f"  %pn = getelementptr i64, ptr %ctx, i64 {abi.ENTRY}",
             "  %en = load i64, ptr %pn",
             "  br label %go",
@@ -894,85 +1264,6 @@ class Lowering:
             "",
         ]
         return lines
-
-    def _lookup_function(self) -> list[str]:
-        """Find the region holding ``[addr, addr + size)`` with the needed permission.
-
-        Returns its live bounds, or (-1, -1) after recording the fault in the context.  The stack
-        (whose live part moves with calls) is checked first, then the region table.
-        """
-        s = abi
-        return [
-            "define internal {i64, i64} @pybpf_lookup(ptr %ctx, i64 %addr, i64 %size, i64 %write, i64 %pc)"
-            " noinline cold nounwind {",
-            "entry:",
-            f"  %plo = getelementptr i64, ptr %ctx, i64 {s.STACK_LO}",
-            "  %slo = load i64, ptr %plo",
-            f"  %phi = getelementptr i64, ptr %ctx, i64 {s.STACK_END}",
-            "  %shi = load i64, ptr %phi",
-            "  %slim = sub i64 %shi, %size",
-            "  %s1 = icmp uge i64 %addr, %slo",
-            "  %s2 = icmp ule i64 %addr, %slim",
-            "  %sin = and i1 %s1, %s2",
-            "  br i1 %sin, label %stack, label %scan",
-            "stack:",
-            "  %sr = insertvalue {i64, i64} undef, i64 %slo, 0",
-            "  %sr2 = insertvalue {i64, i64} %sr, i64 %shi, 1",
-            "  ret {i64, i64} %sr2",
-            "scan:",
-            f"  %pn = getelementptr i64, ptr %ctx, i64 {s.NREGIONS}",
-            "  %n = load i64, ptr %pn",
-            f"  %pt = getelementptr i64, ptr %ctx, i64 {s.REGIONS}",
-            "  %tv = load i64, ptr %pt",
-            "  %tbl = inttoptr i64 %tv to ptr",
-            "  %isw = icmp ne i64 %write, 0",
-            f"  %need = select i1 %isw, i64 {s.FLAG_WRITE}, i64 {s.FLAG_READ}",
-            "  br label %loop",
-            "loop:",
-            "  %i = phi i64 [0, %scan], [%i1, %next]",
-            "  %more = icmp ult i64 %i, %n",
-            "  br i1 %more, label %body, label %fail",
-            "body:",
-            f"  %e = mul i64 %i, {s.REGION_WORDS}",
-            "  %ps = getelementptr i64, ptr %tbl, i64 %e",
-            "  %start = load i64, ptr %ps",
-            "  %pe = getelementptr i64, ptr %ps, i64 1",
-            "  %end = load i64, ptr %pe",
-            "  %pf = getelementptr i64, ptr %ps, i64 2",
-            "  %flags = load i64, ptr %pf",
-            "  %elim = sub i64 %end, %size",
-            "  %c1 = icmp uge i64 %addr, %start",
-            "  %c2 = icmp ule i64 %addr, %elim",
-            "  %c3 = icmp uge i64 %end, %size",
-            "  %c12 = and i1 %c1, %c2",
-            "  %hit = and i1 %c12, %c3",
-            "  br i1 %hit, label %found, label %next",
-            "next:",
-            "  %i1 = add i64 %i, 1",
-            "  br label %loop",
-            "found:",
-            "  %have = and i64 %flags, %need",
-            "  %allowed = icmp eq i64 %have, %need",
-            "  br i1 %allowed, label %good, label %fail",
-            "good:",
-            "  %gr = insertvalue {i64, i64} undef, i64 %start, 0",
-            "  %gr2 = insertvalue {i64, i64} %gr, i64 %end, 1",
-            "  ret {i64, i64} %gr2",
-            "fail:",
-            f"  %q1 = getelementptr i64, ptr %ctx, i64 {s.STATUS}",
-            f"  store i64 {s.STATUS_MEMORY}, ptr %q1",
-            f"  %q2 = getelementptr i64, ptr %ctx, i64 {s.FAULT_PC}",
-            "  store i64 %pc, ptr %q2",
-            f"  %q3 = getelementptr i64, ptr %ctx, i64 {s.FAULT_ADDR}",
-            "  store i64 %addr, ptr %q3",
-            f"  %q4 = getelementptr i64, ptr %ctx, i64 {s.FAULT_SIZE}",
-            "  store i64 %size, ptr %q4",
-            f"  %q5 = getelementptr i64, ptr %ctx, i64 {s.FAULT_WRITE}",
-            "  store i64 %write, ptr %q5",
-            "  ret {i64, i64} {i64 -1, i64 -1}",
-            "}",
-            "",
-        ]
 
 
 def lower(insns: Sequence[Instruction], forms: Sequence[Form], options: LoweringOptions | None = None) -> str:

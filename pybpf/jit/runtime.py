@@ -12,26 +12,35 @@ context pointer from a global of the loaded code) ~110 ns.  A native -> Python c
 eight integer arguments costs ~255 ns through ctypes and ~580 ns through cffi.  ``PYFUNCTYPE``
 keeps the GIL while native code runs, which also makes callbacks cheap (no re-acquisition); the
 instruction budget bounds how long that can be.  An engine runs one program at a time, like the
-interpreter.
+interpreter.  (Holding the GIL is also what makes the native map helpers' locking argument work,
+see :mod:`pybpf.jit.maps`.)
 
 Helpers are written in Python and see the same ``env`` as under the interpreter (the machine:
 ``env.memory``, ``env.pc``, ``env.stack``).  A helper's exception never unwinds through native
 frames: the callback records it, sets the context status, and returns; native code then leaves
 at once and :meth:`NativeRunner.execute` re-raises it.  Every other early stop (memory fault,
-budget, call depth, ...) is turned into the exception the interpreter raises for it, with the
-same type, instruction index and message.
+call depth, ...) is turned into the exception the interpreter raises for it, with the same type,
+instruction index and message.  When the budget may run out before native code's next check,
+native code hands the run over (``STATUS_TRANSFER``) and the reference interpreter finishes it
+on the same machine (:meth:`NativeRunner._interpret`), which is what makes budget errors exact.
 """
 
 from __future__ import annotations
 
 import ctypes
 import struct
+from array import array
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from pybpf.errors import BudgetExceededError, CallDepthError, HelperError, MemoryAccessError, VMError
 from pybpf.isa.semantics import M64, signed
 from pybpf.jit import abi
+from pybpf.jit.batch import BatchContext, item_window
 from pybpf.jit.compiler import NativeCode
+from pybpf.jit.lower import lookup_sites, relocation_sites
+from pybpf.jit.maps import NATIVE_HELPERS, NativeMaps
+from pybpf.jit.rtlib import runtime_library
 from pybpf.vm.interpreter import ProgramAbort, TailCall
 from pybpf.vm.memory import Region
 
@@ -44,8 +53,11 @@ _CALL_REGS = struct.Struct("<10Q")
 _TWO = struct.Struct("<2Q")
 _PACKET = struct.Struct("<3Q")
 _ROW = struct.Struct(f"<{abi.REGION_WORDS}Q")
+_XFER = struct.Struct(f"<{abi.XFER_WORDS}Q")
+_BATCH = struct.Struct(f"<{abi.BATCH_WORDS}Q")
 _U64 = struct.Struct("<Q")
 _ENTRY_TYPE = ctypes.PYFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)
+_BATCH_TYPE = ctypes.PYFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p)
 _RUN_TYPE = ctypes.PYFUNCTYPE(ctypes.c_uint64)
 _CALLBACK_TYPE = ctypes.CFUNCTYPE(
     ctypes.c_uint64,
@@ -66,6 +78,12 @@ _SCRATCH_KEPT = 4
 _HELPER_ID_LIMIT = 1 << 31  # callx: below this a register value is a helper id (interpreter's rule)
 
 
+def _address(buf: bytearray) -> tuple[int, object]:
+    """Address of a bytearray's storage, and the ctypes view that keeps it exported."""
+    view = (ctypes.c_char * max(len(buf), 1)).from_buffer(buf if buf else bytearray(1))
+    return ctypes.addressof(view), view
+
+
 class NativeRunner:
     """Runs native code for ``machine``; owns the context buffer and the Python callback.
 
@@ -81,6 +99,8 @@ class NativeRunner:
         self.entries = frozenset(entries)
         self.pending = False  # the registers of the last run are still only in the context
         self.count_live = False  # the context holds the instruction count of the last run
+        self.interpreting = False  # the interpreter is finishing a handed-over run
+        self._nested = 0  # callbacks into the program in progress (helpers' env.call_function)
         self.ctx = bytearray(8 * abi.CTX_SLOTS)
         self._ctx_view = (ctypes.c_char * len(self.ctx)).from_buffer(self.ctx)
         self._ctx_addr = ctypes.addressof(self._ctx_view)
@@ -88,18 +108,37 @@ class NativeRunner:
         self._run = _RUN_TYPE(native.run_address)
         self._ctx_global = ctypes.c_void_p.from_address(native.ctx_global)
         self._call = _ENTRY_TYPE(native.call_address)
+        library = runtime_library()
+        self._batch = _BATCH_TYPE(library.batch)
         self._callback = _CALLBACK_TYPE(self._on_callback)
         self._error: BaseException | None = None
         # Region table: rebuilt when the memory's region list changes; tables of recent region
         # sets are kept, so alternating sets (run(mem) adds and removes one) cost a lookup.
         self._live: list[Region] | None = getattr(machine.memory, "_regions", None)
         self._seen: list[Region] = []
-        self._tables: dict[tuple[Region, ...], tuple[int, int, bytearray, object]] = {}
+        self._tables: dict[tuple[Region, ...], tuple[int, int, bytearray, object, dict[int, int], frozenset[int]]] = {}
+        self._rows: dict[int, int] = {}  # id(region) -> row index in the current table
+        self._table_addr = 0
         self._scratch: dict[int, Region] = {}
         self._template = b""
+        self._template_buf = bytearray(_RUN.size)  # the same, at a fixed address, for batches
+        self._template_addr, self._template_view = _address(self._template_buf)
         self._template_budget: int | None = None
         self._stack_lo = 0
         self._lo_moved = False  # a callback from a deeper frame moved stack.lo during this run
+        self._batch_rows: tuple[Region, bytearray] | None = None  # batch: the narrowed region, the descriptor
+        self._desc = bytearray(8 * abi.BATCH_WORDS)
+        self._desc_addr, self._desc_view = _address(self._desc)
+        self._ctx_buffers: tuple[object, tuple[int, int, int, int], bytearray, bytearray, object, object] | None = None
+        self._tables_built = False
+        self._table_buf = bytearray()
+        # Per-engine tables native code reads: resolved relocations, transfer frames, map descriptors.
+        sites = len(relocation_sites(machine.insns, machine.forms))
+        self._relocs = bytearray(8 * abi.RELOC_WORDS * max(sites, 1))
+        relocs_addr, self._relocs_view = _address(self._relocs)
+        self._xfer = bytearray(8 * abi.XFER_WORDS * (machine.max_call_depth + 1))
+        xfer_addr, self._xfer_view = _address(self._xfer)
+        self.maps = NativeMaps(self.ctx, machine.helpers, len(lookup_sites(machine.insns, machine.forms)))
         stack, code = machine.stack, machine.code
         for slot, value in (
             (abi.STACK_END, stack.end),
@@ -107,6 +146,10 @@ class NativeRunner:
             (abi.CODE_BASE, code.base),
             (abi.CODE_END, code.end),
             (abi.CALLBACK, ctypes.cast(self._callback, ctypes.c_void_p).value or 0),
+            (abi.DIRTY_LO, stack.base),  # whatever ran before may have left the stack dirty
+            (abi.RELOCS, relocs_addr),
+            (abi.XFER, xfer_addr),
+            *library.slots(),
         ):
             _U64.pack_into(self.ctx, 8 * slot, value)
         self._sync_regions()
@@ -120,6 +163,14 @@ class NativeRunner:
     def count(self) -> int:
         value: int = _U64.unpack_from(self.ctx, _COUNT_OFFSET)[0]
         return value
+
+    def stack_dirty(self) -> None:
+        """Something other than native code used the stack: clear all of it before the next run."""
+        _U64.pack_into(self.ctx, 8 * abi.DIRTY_LO, self.machine.stack.base)
+
+    def forget_relocations(self) -> None:
+        """Resolve every relocated ``lddw`` again on its next execution."""
+        self._relocs[:] = bytes(len(self._relocs))
 
     # -- running ------------------------------------------------------------------------------
     def run(self, mem: bytes | bytearray | Region | None, r1: int | None, r2: int | None) -> int:
@@ -170,7 +221,15 @@ class NativeRunner:
         if m.tail_calls:
             m.tail_calls = 0
         self.pending = self.count_live = True
-        r0: int = self._run()
+        maps = self.maps
+        if maps.entries:
+            maps.prepare(m)
+            try:
+                r0: int = self._run()
+            finally:
+                maps.disarm()
+        else:
+            r0 = self._run()
         status = self.ctx[_STATUS_OFFSET]
         if status == abi.STATUS_OK:
             return r0
@@ -197,7 +256,15 @@ class NativeRunner:
         if entry:
             _U64.pack_into(ctx, 8 * abi.ENTRY, entry)
         self.count_live = True
-        r0: int = self._run()
+        maps = self.maps
+        if maps.entries:
+            maps.prepare(m)
+            try:
+                r0: int = self._run()
+            finally:
+                maps.disarm()
+        else:
+            r0 = self._run()
         status = ctx[_STATUS_OFFSET]
         if status == abi.STATUS_OK:
             regs[:] = _REGS.unpack_from(ctx, 0)
@@ -233,10 +300,12 @@ class NativeRunner:
         regs = [0] * 10 + [stack.end]
         self._stack_lo = stack.size - m.stack_size
         self._template = _RUN.pack(*regs, 0, 0, 0, budget, stack.end - m.stack_size, 0, 0, 0)
+        self._template_buf[:] = self._template
         self._template_budget = m.budget
 
     def _finish(self, status: int, regs: list[int] | None, tail_calls: int) -> int:
-        """After an early stop: the result of an abort or a tail call, or the interpreter's error.
+        """After an early stop: the result of an abort, a tail call or a budget hand-over, or
+        the interpreter's error.
 
         ``regs`` is the caller's register list (None for :meth:`run`, whose registers stay in the
         context).  After a fault the registers are unspecified: native code keeps them in machine
@@ -246,11 +315,65 @@ class NativeRunner:
             if regs is not None:
                 regs[:] = _REGS.unpack_from(self.ctx, 0)
             return self._slot(abi.REGS)
+        if status == abi.STATUS_TRANSFER:
+            return self._interpret(regs, tail_calls)
         if status == abi.STATUS_PYTHON and isinstance(self._error, TailCall):
             target, self._error = self._error.target, None
             self.machine.instructions_executed = self.count()
             return target.execute([0, self._slot(abi.REGS + 1)] + [0] * 9, tail_calls=tail_calls + 1)
         self._raise_stopped(status)
+
+    # -- budget hand-over -----------------------------------------------------------------------
+    def _handed_over(self) -> tuple[list[int], int, int, list[tuple[int, ...]]]:
+        """Registers, block leader, count and caller frames (outermost first) of a hand-over."""
+        ctx = self.ctx
+        regs = list(_REGS.unpack_from(ctx, 0))
+        pc = self._slot(abi.FAULT_PC)
+        count = self._slot(abi.COUNT)
+        records = [_XFER.unpack_from(self._xfer, 8 * abi.XFER_WORDS * k) for k in range(self._slot(abi.XFER_N))]
+        _U64.pack_into(ctx, 8 * abi.XFER_N, 0)
+        _U64.pack_into(ctx, _STATUS_OFFSET, abi.STATUS_OK)
+        records.reverse()  # callers appended themselves innermost first
+        return regs, pc, count, records
+
+    def _interpreter_ready(self) -> None:
+        m = self.machine
+        if m._blocks is None:  # the interpreter's translation, made on first use
+            from pybpf.vm.codegen import compile_program
+
+            m._compiled = compile_program(m.insns, m.forms, frame_size=m.stack_size)
+            m._blocks = m._compiled.bind(**m._bindings())
+            m._lengths = m._compiled.length_table()
+        self.stack_dirty()
+
+    def _interpret(self, regs_out: list[int] | None, tail_calls: int) -> int:
+        """Finish a top-level run with the reference interpreter from where native code stopped
+        (see "Budget" in :mod:`pybpf.jit.lower`): same budget error, same effects, same count."""
+        m = self.machine
+        regs, pc, count, frames = self._handed_over()
+        self._interpreter_ready()
+        m.stack.lo = self._slot(abi.STACK_LO) - m.stack.base
+        m._frames = [tuple(f) for f in frames]  # type: ignore[misc]
+        m.regs = regs
+        m._count = count
+        self.interpreting = True
+        try:
+            end = m._loop(pc, regs)
+        except ProgramAbort as stop:
+            regs[0] = stop.r0
+            end = -1
+        except TailCall as call:
+            m.instructions_executed = m._count
+            return call.target.execute([0, regs[1]] + [0] * 9, tail_calls=tail_calls + 1)
+        finally:
+            self.interpreting = False
+            m.instructions_executed = m._count
+            m._frames = []
+        if end == -2:
+            raise VMError(len(m.insns) - 1, "execution ran past the last instruction")
+        if regs_out is not None:
+            regs_out[:] = regs
+        return regs[0]
 
     def call_function(self, address: int, *args: int) -> int:
         """``env.call_function`` for helpers: run a function of the program on a fresh frame.
@@ -283,21 +406,232 @@ class NativeRunner:
         _U64.pack_into(ctx, 8 * abi.CALL_ENTRY, entry)
         _U64.pack_into(ctx, 8 * abi.CALL_R10, r10 - frame)
         _U64.pack_into(ctx, 8 * abi.STACK_LO, r10 - 2 * frame)
+        self._nested += 1
         try:
             self._call(self._ctx_addr)
             status = ctx[_STATUS_OFFSET]
+            if status == abi.STATUS_TRANSFER:
+                return self._interpret_callback(snapshot, caller_pc)
             if status:
                 _U64.pack_into(ctx, _STATUS_OFFSET, abi.STATUS_OK)  # the helper may catch what follows
                 if status == abi.STATUS_ABORT:
                     raise ProgramAbort(self._slot(abi.REGS))
                 self._raise_stopped(status)
         finally:
+            self._nested -= 1
             _U64.pack_into(ctx, 8 * abi.STACK_LO, r10 - frame)
             _REGS.pack_into(ctx, 0, *snapshot)
             m.stack.lo = r10 - frame - m.stack.base
         m.pc = caller_pc
         return self._slot(abi.CALL_REGS)
 
+    def _interpret_callback(self, snapshot: Sequence[int], caller_pc: int) -> int:
+        """A callback into the program handed over: the interpreter finishes the callee (whose
+        own frame returns to "index -1", as in :meth:`Interpreter.call_function`) and the count
+        goes back to the suspended native run."""
+        m = self.machine
+        regs, pc, count, frames = self._handed_over()
+        self._interpreter_ready()
+        m.stack.lo = self._slot(abi.STACK_LO) - m.stack.base
+        outer = (-1, *snapshot[6:11])
+        m._frames = [outer, *(tuple(f) for f in frames)]  # type: ignore[list-item]
+        m._count = count
+        self.interpreting = True
+        saved = m.regs
+        m.regs = regs
+        try:
+            end = m._loop(pc, regs)
+        finally:
+            self.interpreting = False
+            m._frames = []
+            m.regs = saved
+            _U64.pack_into(self.ctx, _COUNT_OFFSET, m._count)
+        if end == -2:
+            raise VMError(len(m.insns) - 1, "execution ran past the last instruction")
+        m.pc = caller_pc
+        return regs[0]
+
+    # -- batches --------------------------------------------------------------------------------
+    def run_batch(
+        self,
+        data: bytes | bytearray | memoryview | Region,
+        offsets: Sequence[int],
+        lengths: Sequence[int],
+        out: array[int] | None,
+        context: BatchContext | None,
+    ) -> array[int]:
+        """See :meth:`pybpf.jit.engine.JitEngine.run_batch` and :mod:`pybpf.jit.batch`.
+
+        The fixed cost of a call is kept to a few microseconds (a reused descriptor, the
+        context's template and patches converted once, the region table narrowed and restored
+        in place), so batches of a thousand items already amortise it."""
+        m = self.machine
+        n = len(offsets)
+        if len(lengths) != n:
+            raise ValueError(f"{n} offsets but {len(lengths)} lengths")
+        offs = offsets if isinstance(offsets, array) and offsets.typecode == "Q" else array("Q", offsets)
+        lens = lengths if isinstance(lengths, array) and lengths.typecode == "Q" else array("Q", lengths)
+        if out is None:
+            out = array("Q", bytes(8 * n))
+        elif not (isinstance(out, array) and out.typecode == "Q") or len(out) < n:
+            raise ValueError("out must be an array('Q') with room for every result")
+        if n == 0:
+            return out
+        if isinstance(data, Region):
+            region, temporary = data, False
+        else:
+            buf = data if isinstance(data, bytearray) else bytearray(data)
+            region, temporary = Region("batch", buf, kind="memory"), True
+        memory = m.memory
+        frame = context.frame if context is not None else None
+        added = frame is None and memory.region_at(region.base) is not region
+        if added:
+            memory.add(region)
+        narrowed: Region | None = None
+        if context is None or context.narrow:
+            narrowed = region if frame is None else frame
+        saved_bounds = (narrowed.lo, narrowed.hi) if narrowed is not None else (0, 0)
+        desc = self._desc
+        try:
+            self._prepare(None)
+            words = [0] * abi.BATCH_WORDS
+            words[abi.BATCH_N] = n
+            words[abi.BATCH_DATA] = region.base
+            words[abi.BATCH_SIZE] = region.size
+            words[abi.BATCH_OFFSETS] = offs.buffer_info()[0]
+            words[abi.BATCH_LENGTHS] = lens.buffer_info()[0]
+            words[abi.BATCH_OUT] = out.buffer_info()[0]
+            words[abi.BATCH_ENTRY] = self.native.address
+            words[abi.BATCH_RUN_TEMPLATE] = self._template_addr
+            if context is not None:
+                words[abi.BATCH_CTX] = context.region.base
+                t_addr, t_len, p_addr, n_patches = self._context_buffers(context)
+                words[abi.BATCH_TEMPLATE], words[abi.BATCH_TEMPLATE_LEN] = t_addr, t_len
+                words[abi.BATCH_PATCHES], words[abi.BATCH_NPATCHES] = p_addr, n_patches
+                if frame is not None:
+                    words[abi.BATCH_FRAME] = frame.base
+                    words[abi.BATCH_FRAME_SIZE] = frame.size
+                    words[abi.BATCH_HEADROOM] = context.headroom
+                    words[abi.BATCH_FRAME_DIRTY] = frame.size  # unknown contents: clear it all once
+            _BATCH.pack_into(desc, 0, *words)
+            if narrowed is not None:
+                self._batch_rows = (narrowed, desc)
+                self._batch_row()
+            self._tables_built = False  # from here on, a new table would hold a narrowed row
+            self.pending = self.count_live = True
+            maps = self.maps
+            while True:
+                if maps.entries:
+                    maps.prepare(m)
+                try:
+                    status = self._batch(self._ctx_addr, self._desc_addr)
+                finally:
+                    maps.disarm()
+                if status == abi.STATUS_OK:
+                    break
+                i = _U64.unpack_from(desc, 8 * abi.BATCH_NEXT)[0]
+                if status == abi.STATUS_BAD_ITEM:
+                    raise ValueError(
+                        f"batch item {i} (offset {offs[i]}, length {lens[i]}) does not fit its buffer"
+                        + (" or the frame" if frame is not None else "")
+                    )
+                out[i] = self._finish_item(status, i, region, narrowed, offs[i], lens[i], context) & M64
+                _U64.pack_into(desc, 8 * abi.BATCH_NEXT, i + 1)
+                self._prepare(None)
+            return out
+        finally:
+            self._batch_rows = None
+            if narrowed is not None:
+                narrowed.lo, narrowed.hi = saved_bounds
+                if self._tables_built:  # tables built during the batch hold narrowed bounds
+                    self._tables.clear()
+                    self._sync_regions()
+                else:
+                    self._restore_row(narrowed)
+            if added:
+                memory.remove(region)
+            if temporary:
+                region.release()
+
+    def _context_buffers(self, context: BatchContext) -> tuple[int, int, int, int]:
+        """Template and patches of ``context`` at fixed addresses (kept for the last context)."""
+        key = (bytes(context.template), tuple(context.pointers))
+        cached = self._ctx_buffers
+        if cached is None or cached[0] != key:
+            template = bytearray(context.template)
+            patches = bytearray(b"".join(struct.pack("<3Q", *p) for p in context.pointers))
+            t_addr, t_view = _address(template)
+            p_addr, p_view = _address(patches)
+            cached = self._ctx_buffers = (
+                key,
+                (t_addr, len(template), p_addr, len(context.pointers)),
+                template,
+                patches,
+                t_view,
+                p_view,
+            )
+        return cached[1]
+
+    def _restore_row(self, region: Region) -> None:
+        """The region's row of the current table back to its real live bounds."""
+        row = self._rows.get(id(region))
+        if row is not None:
+            _TWO.pack_into(
+                self._table_buf, 8 * abi.REGION_WORDS * row, region.base + region.lo, region.base + region.hi
+            )
+
+    def _finish_item(
+        self,
+        status: int,
+        index: int,
+        region: Region,
+        narrowed: Region | None,
+        off: int,
+        length: int,
+        context: BatchContext | None,
+    ) -> int:
+        """Python's part of a batch item native code stopped at: the result, or the exception
+        (with ``batch_index``) the same run would raise on its own."""
+        m = self.machine
+        frame = context.frame if context is not None else None
+        if context is None or frame is None:
+            start, window = region.base + off, item_window(region.buf, off, length, region.base + off)
+        else:
+            start = frame.base + context.headroom
+            window = item_window(frame.buf, context.headroom, length, start)
+        if narrowed is not None:
+            narrowed.lo, narrowed.hi = start - narrowed.base, start - narrowed.base + length
+        m.packet = window
+        try:
+            return self._finish(status, None, 0)
+        except BaseException as exc:
+            exc.batch_index = index  # type: ignore[attr-defined]
+            exc.add_note(f"(batch item {index})")
+            raise
+        finally:
+            m.packet = None
+
+    def _batch_row(self) -> None:
+        """Point the batch descriptor at the current table's row of the narrowed region (0 if
+        the region is not in the table); called again whenever a helper changed the region set."""
+        if self._batch_rows is None:
+            return
+        region, desc = self._batch_rows
+        row = self._rows.get(id(region))
+        addr = 0 if row is None else self._table_addr + 8 * abi.REGION_WORDS * row
+        _U64.pack_into(desc, 8 * abi.BATCH_ROW, addr)
+
+    def _batch_sync(self) -> None:
+        """Before Python runs during a batch: the narrowed region's bounds as native code set them."""
+        if self._batch_rows is None:
+            return
+        region, desc = self._batch_rows
+        addr = _U64.unpack_from(desc, 8 * abi.BATCH_ROW)[0]
+        if addr:
+            lo, hi = _TWO.unpack(ctypes.string_at(addr, 16))
+            region.lo, region.hi = lo - region.base, hi - region.base
+
+    # -- errors -----------------------------------------------------------------------------------
     def _raise_stopped(self, status: int) -> NoReturn:
         """Native code stopped early: raise what the interpreter raises in the same situation."""
         m = self.machine
@@ -310,7 +644,7 @@ class NativeRunner:
             raise error
         if status == abi.STATUS_MEMORY:
             raise self._memory_error(pc)
-        if status == abi.STATUS_BUDGET:
+        if status == abi.STATUS_BUDGET:  # pragma: no cover - budgets are handed over, see _interpret
             raise BudgetExceededError(pc, m.budget)
         if status == abi.STATUS_CALL_DEPTH:
             raise CallDepthError(pc, f"call depth limit of {m.max_call_depth} frames exceeded")
@@ -359,24 +693,33 @@ class NativeRunner:
         key = tuple(regions)
         entry = self._tables.get(key)
         if entry is None:
+            listed = [r for r in regions if r is not m.stack]
             rows = [
                 (
                     r.base + r.lo,
                     r.base + r.hi,
                     (abi.FLAG_READ if r.readable else 0) | (abi.FLAG_WRITE if r.writable else 0),
                 )
-                for r in regions
-                if r is not m.stack
+                for r in listed
             ]
             table = bytearray(8 * abi.REGION_WORDS * max(len(rows), 1))
             for k, row in enumerate(rows):
                 _ROW.pack_into(table, 8 * abi.REGION_WORDS * k, *row)
             view = (ctypes.c_char * len(table)).from_buffer(table)
-            entry = (len(rows), ctypes.addressof(view), table, view)
+            index = {id(r): k for k, r in enumerate(listed)}
+            entry = (len(rows), ctypes.addressof(view), table, view, index, frozenset(id(r) for r in regions))
             if len(self._tables) >= _TABLES_KEPT:
                 self._tables.clear()
             self._tables[key] = entry
+            self._tables_built = True
+        self._rows = entry[4]
+        self._table_buf = entry[2]
+        self._table_addr = entry[1]
         _TWO.pack_into(self.ctx, 8 * abi.NREGIONS, entry[0], entry[1])
+        if self.maps.entries:
+            self.maps.regions_changed(entry[5])
+        if self._batch_rows is not None:
+            self._batch_row()
 
     # -- the callback from native code ----------------------------------------------------------
     def _on_callback(self, kind: int, a: int, r1: int, r2: int, r3: int, r4: int, r5: int, pc: int) -> int:
@@ -384,10 +727,15 @@ class NativeRunner:
 
         Must never raise: an exception here would be printed and swallowed by ctypes.  Anything
         raised is recorded and the status set, and native code returns straight to
-        :meth:`execute`.
+        :meth:`execute`.  Map locks this engine holds are released while Python runs.
         """
         m = self.machine
+        maps = self.maps
         try:
+            if maps.held:
+                maps.disarm()
+            if self._batch_rows is not None:
+                self._batch_sync()
             # Helpers check stack pointers against the stack's live part: the caller's frame depth
             # comes with the kind (main-frame calls, the common case, need no work).
             if kind > abi.CB_KIND_MASK or self._lo_moved:
@@ -397,6 +745,8 @@ class NativeRunner:
             regs = [0, r1, r2, r3, r4, r5]
             if kind == abi.CB_HELPER:
                 result = m.call_helper(a, regs, pc)
+                if a in NATIVE_HELPERS:
+                    maps.note(m, a, r1)
             elif kind == abi.CB_CALLX:
                 value = a & M64
                 if value < _HELPER_ID_LIMIT:
@@ -410,6 +760,8 @@ class NativeRunner:
             live = self._live
             if live is None or live != self._seen:
                 self._sync_regions()
+            if maps.mutable and not (self.interpreting or self._nested):
+                maps.arm()
             return result & M64  # ctypes would print and drop an out-of-range result
         except ProgramAbort as stop:
             _U64.pack_into(self.ctx, 8 * abi.REGS, stop.r0 & M64)

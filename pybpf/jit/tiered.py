@@ -9,41 +9,67 @@ at once" (given a fair estimate), and a single short run is never slower than th
 because the first run is always interpreted.
 
 * Estimate: :data:`COMPILE_BASE_NS` plus :data:`COMPILE_PER_INSN_NS` per instruction slot (the
-  measured -O2 costs: a few ms for tiny programs, 70-225 ms per 1,000 instructions; see
-  ``shared/notes/performance.md`` section 2.5).  A disk-cache hit only makes the switch cheaper.
+  measured costs of the default level: ~15 ms for tiny programs, ~100 ms per 1,000 instructions;
+  see ``bench/run_all.py --split``), plus :data:`RUNTIME_LIBRARY_NS` while this process has not
+  loaded the JIT's runtime library yet.  A disk-cache hit only makes the switch cheaper.
 * If this process already holds native code for the same bytecode and options (the in-memory
-  cache), switching costs nothing, so the engine starts native.
+  cache), switching costs nothing, so the engine starts native -- on probation too, judged
+  against the interpreter's cost another engine measured for this program, or else
+  :data:`INTERPRETER_NS_PER_INSN`.
 * Probation: after the switch, native runs are timed until they add up to
-  :data:`PROBATION_NS`; if their time per executed instruction is not below the interpreter's
+  :data:`PROBATION_NS` over at least :data:`PROBATION_RUNS` runs (the first native run, which
+  sets up the engine's tables, and the slowest one, which may have been descheduled, are left
+  out); if their time per executed instruction is not below the interpreter's
   (a program dominated by helper calls: each native -> Python crossing costs ~0.3 us more than
   the interpreter's direct call), the engine returns to the interpreter for good, and other
   engines of the same program in this process never switch.
 * A compile failure (an LLVM error) is reported nowhere but ``jit_error``: the engine keeps
   interpreting, which is always correct.
 
+* Third tier: native code is first compiled at the default level (a short pass list, see
+  :mod:`pybpf.jit.compiler`); once the program has spent about twice the estimated cost of a
+  full LLVM -O2 compile running natively (sampled every :data:`SAMPLE_EVERY` runs), it is
+  recompiled at level 3 in the background and swapped in between two runs when ready.  Loops
+  that LLVM's loop passes can restructure run up to several times faster there.
+
 A run is never migrated mid-way: a long first run stays interpreted to its end (it may have
-touched memory and called helpers, so it cannot be restarted).
+touched memory and called helpers, so it cannot be restarted).  Compiling never lengthens a run
+either: when a run ends past the threshold, compilation starts in a background thread (LLVM
+releases the GIL) and the *next* run waits for it and runs natively, so a one-shot run costs
+exactly an interpreted run.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from pybpf.helpers.registry import HelperRegistry
 from pybpf.isa.instruction import Instruction
-from pybpf.jit.cache import memory_empty, memory_get, program_key
+from pybpf.jit.batch import BatchContext, interpret_batch
+from pybpf.jit.cache import memory_empty, memory_get, native_code, program_key
 from pybpf.jit.compiler import CompileTimes, JitError
-from pybpf.jit.engine import NativeMachine, bind_native
+from pybpf.jit.engine import NativeMachine, bind_compiled
+from pybpf.jit.rtlib import library_loaded, runtime_library
 from pybpf.jit.runtime import NativeRunner
 from pybpf.vm.interpreter import DEFAULT_BUDGET, MAX_CALL_DEPTH, STACK_SIZE, PseudoResolver
 from pybpf.vm.memory import Memory, Region
 
-COMPILE_BASE_NS = 5_000_000
-COMPILE_PER_INSN_NS = 120_000
+COMPILE_BASE_NS = 15_000_000
+COMPILE_PER_INSN_NS = 100_000
+RUNTIME_LIBRARY_NS = 100_000_000
 PROBATION_NS = 2_000_000
+PROBATION_RUNS = 3
+OPTIMISED_LEVEL = 3
+INTERPRETER_NS_PER_INSN = 50  # a fast interpreted instruction (bench/interp_loop.py measures 50-75 ns)
+SAMPLE_EVERY = 16
 NEVER = 1 << 62
+T = TypeVar("T")
 _rejected: set[str] = set()  # programs whose native code ran slower than the interpreter
+_baselines: dict[str, float] = {}  # program key -> interpreted ns per instruction measured here
 
 
 class TieredEngine(NativeMachine):
@@ -88,10 +114,21 @@ class TieredEngine(NativeMachine):
         self.on_probation = False
         self.interpreted_ns = self.interpreted_insns = 0
         self.native_ns = self.native_insns = 0
+        self._native_runs = 0
+        self._slowest_ns = 0
         self._native = False  # a native run is in progress (helpers' callbacks must stay native)
         self._key: str | None = None
+        self._compiling: tuple[threading.Thread, dict[str, Any], bool] | None = None  # (thread, result, upgrade)
+        self._ticks = 0
+        self.native_total_ns = 0  # sampled estimate of the time spent in native runs
+        self.optimised_times: CompileTimes | None = None
+        self._upgrade_ns = (
+            2 * 2 * (COMPILE_BASE_NS + COMPILE_PER_INSN_NS * len(self.insns)) if opt_level < OPTIMISED_LEVEL else NEVER
+        )
         if tier_threshold_ns is None:
             tier_threshold_ns = COMPILE_BASE_NS + COMPILE_PER_INSN_NS * len(self.insns)
+            if not library_loaded():
+                tier_threshold_ns += RUNTIME_LIBRARY_NS
             if cache and not memory_empty():
                 if self._program_key() in _rejected:
                     self.jit_rejected = True
@@ -99,6 +136,8 @@ class TieredEngine(NativeMachine):
                 elif memory_get(self._program_key()) is not None:
                     tier_threshold_ns = 0
                     self._tier_up()
+                    self._switch()
+                    self.on_probation = self.runner is not None
         self.tier_threshold_ns = tier_threshold_ns
 
     @property
@@ -109,19 +148,17 @@ class TieredEngine(NativeMachine):
         self, mem: bytes | bytearray | Region | None = None, *, r1: int | None = None, r2: int | None = None
     ) -> int:
         """Run from instruction 0 and return r0 (natively once tiered up)."""
+        if self._compiling is not None:
+            self._switch()
         runner = self.runner
         if runner is None:
             return super().run(mem, r1=r1, r2=r2)
-        if self.on_probation:
-            return self._timed(lambda: runner.run(mem, r1, r2))
-        self._native = True
-        try:
-            return runner.run(mem, r1, r2)
-        finally:
-            self._native = False
+        return self._timed(lambda: runner.run(mem, r1, r2))
 
     def execute(self, regs: list[int], entry: int = 0, *, tail_calls: int = 0) -> int:
         """Run natively once tiered up, otherwise interpret and account for the time spent."""
+        if self._compiling is not None:
+            self._switch()
         runner = self.runner
         if runner is not None:
             return self._timed(lambda: runner.execute(regs, entry, tail_calls=tail_calls))
@@ -136,37 +173,92 @@ class TieredEngine(NativeMachine):
 
     def call_function(self, address: int, *args: int) -> int:
         """For helpers: a callback into the program runs in whichever tier is running the program."""
-        if self._native and self.runner is not None:
-            return self.runner.call_function(address, *args)
+        runner = self.runner
+        if self._native and runner is not None and not runner.interpreting:
+            return runner.call_function(address, *args)
         return super().call_function(address, *args)
 
-    def _timed(self, native_run: Callable[[], int]) -> int:
+    def run_batch(
+        self,
+        data: bytes | bytearray | memoryview | Region,
+        offsets: Sequence[int],
+        lengths: Sequence[int],
+        *,
+        out: array[int] | None = None,
+        context: BatchContext | None = None,
+    ) -> array[int]:
+        """:meth:`JitEngine.run_batch`: natively once tiered up; before that the items run one by
+        one in the interpreter (same results), and their time counts towards the tier-up."""
+        runner = self.runner
+        if runner is not None:
+            return self._timed(lambda: runner.run_batch(data, offsets, lengths, out, context), batch=True)
+        t0 = time.perf_counter_ns()
+        count = 0
+
+        def each(run: Callable[[], int]) -> int:
+            nonlocal count
+            r0 = run()
+            count += self.instructions_executed
+            return r0
+
+        try:
+            return interpret_batch(self, data, offsets, lengths, out, context, each)
+        finally:
+            # A batch is many runs: it counts in full, but is never migrated half-way.
+            self.interpreted_ns += time.perf_counter_ns() - t0
+            self.interpreted_insns += count
+            if self.interpreted_ns >= self.tier_threshold_ns and self.jit_error is None and self.runner is None:
+                self._tier_up()
+
+    def _timed(self, native_run: Callable[[], T], batch: bool = False) -> T:
         """A native run; during probation its time per instruction is recorded and, once there
         is enough of it, compared with the interpreter's: if native code is not faster (programs
         dominated by helper calls, whose Python <-> native crossings cost more than the
         instructions they replace), the engine goes back to interpreting for good."""
         if not self.on_probation:
+            self._ticks += 1
+            if self._ticks % SAMPLE_EVERY:
+                self._native = True
+                try:
+                    return native_run()
+                finally:
+                    self._native = False
+            t0 = time.perf_counter_ns()
             self._native = True
             try:
                 return native_run()
             finally:
                 self._native = False
+                self.native_total_ns += (time.perf_counter_ns() - t0) * SAMPLE_EVERY
+                if self.native_total_ns >= self._upgrade_ns and self._compiling is None:
+                    self._upgrade_ns = NEVER
+                    self._tier_up(OPTIMISED_LEVEL)
         t0 = time.perf_counter_ns()
         self._native = True
         try:
             return native_run()
         finally:
             self._native = False
-            self.native_ns += time.perf_counter_ns() - t0
-            self.native_insns += self.instructions_executed
-            if self.native_ns >= PROBATION_NS:
-                self._judge()
+            elapsed = time.perf_counter_ns() - t0
+            self.native_total_ns += elapsed
+            self._native_runs += 1
+            if self._native_runs > 1 and not batch:  # the first run sets up tables; batches count no insns here
+                self.native_ns += elapsed
+                self.native_insns += self.instructions_executed
+                self._slowest_ns = max(self._slowest_ns, elapsed)
+                if self.native_ns - self._slowest_ns >= PROBATION_NS and self._native_runs > PROBATION_RUNS:
+                    self._judge()
 
     def _judge(self) -> None:
         self.on_probation = False
-        if not (self.interpreted_insns and self.native_insns):
+        if not self.native_insns:
             return
-        if self.native_ns * self.interpreted_insns >= self.interpreted_ns * self.native_insns:
+        if self.interpreted_insns:
+            interpreted = self.interpreted_ns / self.interpreted_insns
+        else:  # started native from the cache: what another engine measured, or a fast interpreter
+            interpreted = _baselines.get(self._program_key(), INTERPRETER_NS_PER_INSN)
+        native_ns = self.native_ns - self._slowest_ns
+        if native_ns >= interpreted * self.native_insns:
             self.runner = None
             self.jit_rejected = True
             self.tier_threshold_ns = NEVER
@@ -184,10 +276,58 @@ class TieredEngine(NativeMachine):
             )
         return self._key
 
-    def _tier_up(self) -> None:
-        try:
-            self.runner, self.compile_times = bind_native(self, self.safe, self.opt_level, self.cache)
-        except (JitError, ImportError, OSError) as exc:  # stay on the interpreter, which is always right
-            self.jit_error = exc
+    def _tier_up(self, level: int | None = None) -> None:
+        """Start compiling (at ``level``, default the engine's) in a background thread (see the
+        module docstring); a later run picks the result up."""
+        upgrade = level is not None
+        if self._compiling is not None or (self.runner is not None and not upgrade):
             return
+        if not upgrade and self.interpreted_insns and self.cache:
+            _baselines[self._program_key()] = self.interpreted_ns / self.interpreted_insns
+        result: dict[str, Any] = {}
+        insns, forms, stack_size, depth = self.insns, self.forms, self.stack_size, self.max_call_depth
+        safe, use_cache = self.safe, self.cache
+        opt_level = self.opt_level if level is None else level
+
+        def work() -> None:
+            try:
+                result["native"] = native_code(
+                    insns,
+                    forms,
+                    stack_size=stack_size,
+                    max_call_depth=depth,
+                    safe=safe,
+                    opt_level=opt_level,
+                    use_cache=use_cache,
+                )
+                runtime_library()
+            except (JitError, ImportError, OSError) as exc:  # the engine keeps what it has
+                result["error"] = exc
+
+        thread = threading.Thread(target=work, name="pybpf-jit-compile", daemon=True)
+        thread.start()
+        self._compiling = (thread, result, upgrade)
+
+    def _switch(self) -> None:
+        """Move to the compiled code: wait for a first compile (the run needs it), but take an
+        upgrade only once it is ready (the current code is good enough to go on with)."""
+        assert self._compiling is not None
+        thread, result, upgrade = self._compiling
+        if upgrade and thread.is_alive():
+            return
+        thread.join()
+        self._compiling = None
+        error = result.get("error")
+        if error is not None:
+            if not upgrade:
+                self.jit_error = error  # stay on the interpreter, which is always right
+            return
+        native, times = result["native"]
+        if upgrade:
+            if self.runner is not None and not self.jit_rejected:
+                self.runner = bind_compiled(self, native)
+                self.optimised_times = times
+            return
+        self.runner = bind_compiled(self, native)
+        self.compile_times = times
         self.on_probation = self.interpreted_insns > 0
