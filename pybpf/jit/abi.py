@@ -157,6 +157,7 @@ BATCH_HEADROOM = 15
 BATCH_FRAME_DIRTY = 16  # bytes of the frame an earlier item may have written (zeroed per item)
 BATCH_ENTRY = 17  # the program's entry point, i64 (ptr ctx) -> r0
 BATCH_RUN_TEMPLATE = 18  # RUN_SLOTS u64 copied over the context's per-run slots before each item
+BATCH_COPY_BACK = 19  # frame mode: non-zero = copy the item's bytes back from the frame after its run
 BATCH_WORDS = 20
 BATCH_PATCH_WORDS = 3  # (offset in the context, size 4 or 8, PATCH_*)
 PATCH_DATA = 0  # the item's first byte

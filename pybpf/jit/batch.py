@@ -51,7 +51,11 @@ class BatchContext:
     With ``frame`` (a region in the engine's memory) each item is copied to ``frame`` at
     ``headroom``; ``narrow`` keeps the frame's live part equal to the item (unverified programs:
     anything outside the packet faults) instead of the whole frame (verified programs, which are
-    proven to stay inside the packet).  Without a frame the item stays where it is.
+    proven to stay inside the packet).  ``copy_back`` (with a frame) copies the item's bytes
+    from the frame back into ``data`` after each run that returned, so the caller sees the
+    packet as the program left it (a capture runner writing modified packets out) while the
+    program still sees the frame's headroom and addresses.  Without a frame the item stays
+    where it is.
 
     For XDP (``pybpf.progtypes.xdp``): ``region`` = the state's context region, ``template`` =
     the ``xdp_md`` with ``ingress_ifindex``/``rx_queue_index`` set, ``pointers`` = the three packet
@@ -65,6 +69,7 @@ class BatchContext:
     frame: Region | None = None
     headroom: int = 0
     narrow: bool = True
+    copy_back: bool = False
 
     def __post_init__(self) -> None:
         if len(self.template) > self.region.size:
@@ -135,6 +140,7 @@ def batch_function() -> list[str]:
         *bload("head", a.BATCH_HEADROOM),
         *bload("entryv", a.BATCH_ENTRY),
         *bload("runv", a.BATCH_RUN_TEMPLATE),
+        *bload("cbv", a.BATCH_COPY_BACK),
         "  %offs = inttoptr i64 %offv to ptr",
         "  %lens = inttoptr i64 %lenv to ptr",
         "  %outs = inttoptr i64 %outv to ptr",
@@ -147,10 +153,12 @@ def batch_function() -> list[str]:
         f"  %prow = getelementptr i64, ptr %b, i64 {a.BATCH_ROW}",
         "  %ctxmode = icmp ne i64 %cx, 0",
         "  %copy = icmp ne i64 %frame, 0",
+        "  %cbset = icmp ne i64 %cbv, 0",
+        "  %copyback = and i1 %copy, %cbset",
         f"  %pdirty = getelementptr i64, ptr %b, i64 {a.BATCH_FRAME_DIRTY}",
         "  br label %loop",
         "loop:",
-        "  %i = phi i64 [%start, %entry], [%i1, %next]",
+        "  %i = phi i64 [%start, %entry], [%i1, %store]",
         "  %more = icmp ult i64 %i, %n",
         "  br i1 %more, label %item, label %alldone",
         "item:",
@@ -244,6 +252,13 @@ def batch_function() -> list[str]:
         f"  %isok = icmp ule i64 %s, {a.STATUS_ABORT}",
         "  br i1 %isok, label %next, label %stopped",
         "next:",
+        "  br i1 %copyback, label %putback, label %store",
+        "putback:",  # the item as the program left it, back where it came from
+        "  %cbdst = inttoptr i64 %itemaddr to ptr",
+        "  %cbsrc = getelementptr i8, ptr %framep, i64 %head",
+        "  call void @llvm.memcpy.p0.p0.i64(ptr %cbdst, ptr %cbsrc, i64 %len, i1 false)",
+        "  br label %store",
+        "store:",
         "  %pout = getelementptr i64, ptr %outs, i64 %i",
         "  store i64 %r0, ptr %pout",
         "  %i1 = add i64 %i, 1",
@@ -333,6 +348,8 @@ def interpret_batch(
 
             try:
                 out[i] = step(run) & 0xFFFF_FFFF_FFFF_FFFF
+                if context is not None and frame is not None and context.copy_back:
+                    region.buf[off : off + length] = frame.buf[context.headroom : context.headroom + length]
             except BaseException as exc:
                 exc.batch_index = i  # type: ignore[attr-defined]
                 exc.add_note(f"(batch item {i})")

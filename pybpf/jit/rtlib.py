@@ -1,7 +1,8 @@
 """The runtime library: native code every program shares, compiled once per process.
 
 What does not depend on the program -- the region lookup behind every memory check's miss path,
-the native map helpers (:mod:`pybpf.jit.maps`) and the batch loop (:mod:`pybpf.jit.batch`) -- is
+the native map helpers (:mod:`pybpf.jit.maps`), the batch loop (:mod:`pybpf.jit.batch`) and the
+capture indexers (:mod:`pybpf.jit.capture`) -- is
 not put into each program's module, where LLVM would optimise and generate it again for every
 program (and inline the map helpers at every call site): that code was most of the compile time
 of small programs (a trivial program took ~35 ms with it, ~10 ms without).  Programs call it
@@ -28,6 +29,7 @@ _library: RuntimeLibrary | None = None
 def ir() -> str:
     """The library's module."""
     from pybpf.jit.batch import batch_function
+    from pybpf.jit.capture import ir_functions as capture_functions
     from pybpf.jit.maps import ir_functions
 
     return "\n".join(
@@ -40,6 +42,7 @@ def ir() -> str:
             *lookup_function(),
             *ir_functions(),
             *batch_function(),
+            *capture_functions(),
         ]
     )
 
@@ -157,11 +160,13 @@ class RuntimeLibrary:
     """The loaded library; owns its MCJIT engine, so the addresses live as long as it does."""
 
     def __init__(self, obj: bytes) -> None:
+        from pybpf.jit.capture import PCAP_SYMBOL, PCAPNG_SYMBOL
         from pybpf.jit.compiler import load_object
 
-        names = [abi.LOOKUP_SYMBOL, *abi.MAP_SYMBOLS, abi.BATCH_SYMBOL]
+        names = [abi.LOOKUP_SYMBOL, *abi.MAP_SYMBOLS, abi.BATCH_SYMBOL, PCAP_SYMBOL, PCAPNG_SYMBOL]
         self._engine, addresses = load_object(obj, names)
-        self.lookup, self.map_lookup, self.map_update, self.map_delete, self.batch = addresses
+        self.lookup, self.map_lookup, self.map_update, self.map_delete, self.batch = addresses[:5]
+        self.index_pcap, self.index_pcapng = addresses[5:]
 
     def slots(self) -> list[tuple[int, int]]:
         """(context slot, address) pairs a runner writes into its context."""
@@ -178,7 +183,7 @@ def _key() -> str:
     from pybpf.jit.compiler import host_signature
 
     h = hashlib.sha256(b"pybpf-rtlib;")
-    for name in ("rtlib.py", "maps.py", "batch.py", "abi.py", "compiler.py"):
+    for name in ("rtlib.py", "maps.py", "batch.py", "capture.py", "abi.py", "compiler.py"):
         h.update(Path(__file__).with_name(name).read_bytes())
     h.update(f"{_llvmlite_version()};{host_signature()}".encode())
     return "rtlib-" + h.hexdigest()

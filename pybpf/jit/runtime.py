@@ -513,6 +513,7 @@ class NativeRunner:
                     words[abi.BATCH_FRAME_SIZE] = frame.size
                     words[abi.BATCH_HEADROOM] = context.headroom
                     words[abi.BATCH_FRAME_DIRTY] = frame.size  # unknown contents: clear it all once
+                    words[abi.BATCH_COPY_BACK] = int(context.copy_back)
             _BATCH.pack_into(desc, 0, *words)
             if narrowed is not None:
                 self._batch_rows = (narrowed, desc)
@@ -536,6 +537,9 @@ class NativeRunner:
                         + (" or the frame" if frame is not None else "")
                     )
                 out[i] = self._finish_item(status, i, region, narrowed, offs[i], lens[i], context) & M64
+                if frame is not None and context is not None and context.copy_back:
+                    head, off, length = context.headroom, offs[i], lens[i]
+                    region.buf[off : off + length] = frame.buf[head : head + length]
                 _U64.pack_into(desc, 8 * abi.BATCH_NEXT, i + 1)
                 self._prepare(None)
             return out

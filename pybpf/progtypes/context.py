@@ -152,6 +152,11 @@ class PacketBuffer:
         if self.guard:
             self.region.lo, self.region.hi = meta, end
 
+    def forget(self) -> None:
+        """Forget what the buffer holds (native code wrote frames into it, as the capture runner's
+        batches do): the next :meth:`load` zeroes all of it, as a fresh kernel buffer would be."""
+        self._lo, self._hi = 0, self.capacity
+
     def mark_dirty(self, upto: int) -> None:
         """Helpers that write outside ``[meta, end)`` (growing the tail) say how far they wrote."""
         self._hi = max(self._hi, min(upto, self.capacity))

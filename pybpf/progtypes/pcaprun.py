@@ -24,13 +24,16 @@ The CLI side is :func:`add_pcap_arguments` / :func:`run_pcap` (``pybpf run PROG.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
+import struct
 import sys
 import time
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -103,7 +106,7 @@ class Capture:
     snaplen: int
     size: int
     tracker: _TrackingFile
-    handle: IO[bytes]
+    handle: io.BufferedReader
 
     def close(self) -> None:
         self.handle.close()
@@ -132,12 +135,177 @@ def open_capture(path: str | os.PathLike[str]) -> Capture:
         raise
 
 
-def records(capture: Capture) -> Iterator[Record | RecordError]:
-    """The capture's records in order; a bad one is a :class:`RecordError` (a truncated one last)."""
+@dataclass
+class CaptureIndex:
+    """A capture read into memory at once, with its packets located in bulk.
+
+    Packet ``i`` is ``data[offsets[i] : offsets[i] + lengths[i]]``; ``ts_a``/``ts_b`` hold its raw
+    timestamp (see :mod:`pybpf.jit.capture`).  The index covers the file up to ``stop``: past it
+    (``complete`` false) lies a record the bulk walk did not accept -- cut short, longer than the
+    snaplen, a pcapng block with options -- and the rest is read with dpkt from there, so every
+    file is read exactly as dpkt reads it.  ``data`` is writable: the batch runner copies the
+    packets back into it as the program left them.
+    """
+
+    data: bytearray
+    offsets: array[int]
+    lengths: array[int]
+    ts_a: array[int]
+    ts_b: array[int]
+    stop: int
+    kind: str
+    divisor: Any
+    tsoffset: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.offsets)
+
+    @property
+    def complete(self) -> bool:
+        return self.stop >= len(self.data)
+
+    def timestamp(self, i: int) -> float:
+        """Packet ``i``'s timestamp, computed with dpkt's own expression (same float)."""
+        if self.kind == "pcap":
+            return float(self.ts_a[i] + (self.ts_b[i] / self.divisor))
+        return float(self.tsoffset + (self.ts_a[i] / self.divisor))
+
+    def packet(self, i: int) -> bytes:
+        off = self.offsets[i]
+        return bytes(self.data[off : off + self.lengths[i]])
+
+
+_PCAP_MAGICS = {  # first four bytes -> file is little-endian (record headers: 16 bytes)
+    b"\xd4\xc3\xb2\xa1": True,
+    b"\x4d\x3c\xb2\xa1": True,
+    b"\xa1\xb2\xc3\xd4": False,
+    b"\xa1\xb2\x3c\x4d": False,
+}
+_PCAPNG_BOM_LE = b"\x4d\x3c\x2b\x1a"
+
+
+def index_capture(capture: Capture, *, native: bool | None = None) -> CaptureIndex:
+    """Read ``capture`` into memory and index its packets (natively when ``native`` is true, or
+    None and the JIT's runtime library is available; else in Python, same result)."""
+    handle = capture.handle
+    position = capture.tracker.position  # dpkt has read the file header (and pcapng's IDB)
+    handle.seek(0)
+    data = bytearray(capture.size)
+    got = handle.readinto(data)
+    if got < len(data):
+        del data[got:]
+    handle.seek(position)
+    reader = capture.reader
+    divisor, tsoffset = reader._divisor, int(getattr(reader, "_tsoffset", 0))
+    if capture.kind == "pcap":
+        little = _PCAP_MAGICS.get(bytes(data[:4]))
+        if little is None:  # a pcap variant with other record headers: dpkt reads all of it
+            empty = array("Q")
+            return CaptureIndex(data, empty, array("Q"), array("Q"), array("Q"), position, "pcap", divisor)
+    else:
+        little = bytes(data[8:12]) == _PCAPNG_BOM_LE
+    swap = little != (sys.byteorder == "little")
+    if native is None:
+        from pybpf.engine import jit_available
+
+        native = jit_available()
+    walk = _walk_native if native else _walk_python
+    offsets, lengths, ts_a, ts_b, stop = walk(capture.kind, data, position, swap, capture.snaplen)
+    return CaptureIndex(data, offsets, lengths, ts_a, ts_b, stop, capture.kind, divisor, tsoffset)
+
+
+_Walk = tuple["array[int]", "array[int]", "array[int]", "array[int]", int]
+
+
+def _walk_native(kind: str, data: bytearray, position: int, swap: bool, snaplen: int) -> _Walk:
+    """The runtime library's indexer: a counting pass, then a storing pass into exact arrays."""
+    import ctypes
+
+    from pybpf.jit.rtlib import runtime_library
+
+    library = runtime_library()
+    address = library.index_pcap if kind == "pcap" else library.index_pcapng
+    u64, ptr = ctypes.c_uint64, ctypes.c_void_p
+    walk = ctypes.CFUNCTYPE(u64, ptr, u64, u64, u64, u64, ptr, ptr, ptr, ptr, u64, ptr)(address)
+    view = (ctypes.c_char * max(len(data), 1)).from_buffer(data if data else bytearray(1))
+    try:
+        stop = u64(0)
+        base, size, sw = ctypes.addressof(view), len(data), int(swap)
+        n = walk(base, size, position, sw, snaplen, None, None, None, None, (1 << 63), ctypes.byref(stop))
+        arrays = [array("Q", bytes(8 * n)) for _ in range(4)]
+        addrs = [a.buffer_info()[0] for a in arrays]
+        n2 = walk(base, size, position, sw, snaplen, *addrs, n, ctypes.byref(stop))
+        assert n2 == n
+        return arrays[0], arrays[1], arrays[2], arrays[3], int(stop.value)
+    finally:
+        del view
+
+
+def _walk_python(kind: str, data: bytearray, position: int, swap: bool, snaplen: int) -> _Walk:
+    """The same walk as :mod:`pybpf.jit.capture`, in Python (no llvmlite, and the reference the
+    tests compare the native one with)."""
+    order = (">" if sys.byteorder == "little" else "<") if swap else "="
+    offsets, lengths, ts_a, ts_b = array("Q"), array("Q"), array("Q"), array("Q")
+    size, pos = len(data), position
+    if kind == "pcap":
+        header = struct.Struct(order + "III")
+        while size - pos >= 16:
+            sec, frac, caplen = header.unpack_from(data, pos)
+            if caplen > size - pos - 16 or (snaplen and caplen > snaplen):
+                break
+            offsets.append(pos + 16)
+            lengths.append(caplen)
+            ts_a.append(sec)
+            ts_b.append(frac)
+            pos += 16 + caplen
+        return offsets, lengths, ts_a, ts_b, pos
+    word = struct.Struct(order + "I")
+    head = struct.Struct(order + "II")
+    block = struct.Struct(order + "IIIIII")
+    while size - pos >= 12:
+        btype, blen = head.unpack_from(data, pos)
+        if blen & 3 or blen < 12 or blen > size - pos:
+            break
+        if btype == 6:
+            if blen < 32:
+                break
+            _, _, _, ts_hi, ts_lo, caplen = block.unpack_from(data, pos)
+            if (
+                32 + ((caplen + 3) & ~3) != blen
+                or word.unpack_from(data, pos + blen - 4)[0] != blen
+                or (snaplen and caplen > snaplen)
+            ):
+                break
+            offsets.append(pos + 28)
+            lengths.append(caplen)
+            ts_a.append((ts_hi << 32) | ts_lo)
+            ts_b.append(0)
+        pos += blen
+    return offsets, lengths, ts_a, ts_b, pos
+
+
+def records(capture: Capture, index: CaptureIndex | None = None) -> Iterator[Record | RecordError]:
+    """The capture's records in order; a bad one is a :class:`RecordError` (a truncated one last).
+
+    The packets ``index`` (default: :func:`index_capture` in Python) covers come first, then
+    dpkt reads the rest of the file (see :class:`CaptureIndex`)."""
+    if index is None:
+        index = index_capture(capture, native=False)
+    for i in range(index.count):
+        yield Record(i + 1, index.timestamp(i), index.packet(i))
+    if not index.complete:
+        yield from _dpkt_records(capture, index.stop, index.count)
+
+
+def _dpkt_records(capture: Capture, position: int, before: int) -> Iterator[Record | RecordError]:
+    """Records from file offset ``position`` on, read by dpkt, numbered after ``before`` others."""
     import dpkt
 
-    number = 0
+    capture.handle.seek(position)
     tracker = capture.tracker
+    tracker.position = position
+    number = before
     iterator = iter(capture.reader)
     while True:
         number += 1
@@ -316,8 +484,22 @@ class _Writer:
     def write(self, data: bytes, ts: float) -> None:
         self.writer.writepkt(data, ts=ts)
 
+    def write_many(self, frames: Iterable[tuple[float, bytes]]) -> None:
+        """Many frames at once (dpkt's pcap writer has a loop for it; same bytes as ``write``)."""
+        if hasattr(self.writer, "writepkts") and not isinstance(self.writer, _pcapng_writer()):
+            self.writer.writepkts(frames)
+        else:
+            for ts, data in frames:
+                self.writer.writepkt(data, ts=ts)
+
     def close(self) -> None:
         self.handle.close()
+
+
+def _pcapng_writer() -> type:
+    import dpkt
+
+    return dpkt.pcapng.Writer  # type: ignore[no-any-return]
 
 
 class _Progress:
@@ -357,6 +539,67 @@ class _Progress:
             self.bar.stop()
 
 
+class _Run:
+    """The counters of a capture run and the per-packet path: one frame through ``run_one``."""
+
+    def __init__(
+        self,
+        summary: CaptureSummary,
+        run_one: FrameRunner,
+        writer: _Writer | None,
+        stop_on_error: bool,
+        limit: int | None,
+    ) -> None:
+        self.summary = summary
+        self.run_one = run_one
+        self.writer = writer
+        self.stop_on_error = stop_on_error
+        self.limit = limit
+        self.packets = self.bytes_in = self.written = self.bytes_out = 0
+        self.program_time = 0.0
+
+    def error(self, item: RecordError) -> bool:
+        """A bad record; true = stop."""
+        self.summary.errors.append(item)
+        if self.stop_on_error:
+            self.summary.stopped = True
+            return True
+        return False
+
+    def failed(self, number: int, exc: BaseException) -> bool:
+        """The program failed on record ``number``; true = stop."""
+        self.summary.verdicts["ERROR"] += 1
+        return self.error(RecordError(number, f"program failed: {exc}"))
+
+    def packet(self, number: int, timestamp: float | Callable[[], float], data: bytes) -> bool | None:
+        """Run one frame.  Returns true to stop (error with ``stop_on_error``, or the limit),
+        None after a program failure (the limit is not checked then), false otherwise."""
+        self.packets += 1
+        self.bytes_in += len(data)
+        clock = time.perf_counter
+        t0 = clock()
+        try:
+            verdict = self.run_one(data)
+        except (VMError, ValueError) as exc:
+            self.program_time += clock() - t0
+            return True if self.failed(number, exc) else None
+        self.program_time += clock() - t0
+        summary = self.summary
+        summary.verdicts[verdict.name] += 1
+        if verdict.redirect is not None:
+            summary.redirects[_redirect_key(verdict.redirect)] += 1
+        out = verdict.output
+        if out is not None:
+            self.written += 1
+            self.bytes_out += len(out)
+            if self.writer is not None:
+                self.writer.write(out, timestamp() if callable(timestamp) else timestamp)
+        return self.limit_reached()
+
+    def limit_reached(self) -> bool:
+        return self.limit is not None and not self.packets % BATCH and self.packets >= self.limit
+
+
 def run_capture(
     program: Program,
     source: str | os.PathLike[str],
@@ -367,15 +610,24 @@ def run_capture(
     stop_on_error: bool = False,
     progress: bool = False,
     limit: int | None = None,
+    batch: bool = True,
 ) -> CaptureSummary:
     """Run ``program`` on every frame of ``source``; write passed frames to ``output``.
 
     ``limit`` stops after about that many packets (checked every :data:`BATCH` packets).
+    With ``batch`` (the default), an XDP program on a native engine runs over the capture
+    through the JIT's batch entry point, many packets per native call (see :class:`XdpBatch`);
+    the results are those of the packet-by-packet path (``batch=False``), only faster.
     """
     from pybpf.progtypes.runtime import engine_name
 
     capture = open_capture(source)
-    type_name, run_one = frame_runner(program, verify=verify, engine=engine)
+    try:
+        type_name, run_one = frame_runner(program, verify=verify, engine=engine)
+        batcher = XdpBatch.create(program, verify=verify, engine=engine) if batch else None
+    except BaseException:
+        capture.close()
+        raise
     summary = CaptureSummary(
         program.name,
         type_name,
@@ -386,60 +638,239 @@ def run_capture(
     )
     writer = _Writer(Path(output)) if output is not None else None
     bar = _Progress(capture.size, progress)
-    verdicts = summary.verdicts
-    redirects = summary.redirects
-    errors = summary.errors
-    packets = bytes_in = written = bytes_out = 0
-    program_time = 0.0
+    run = _Run(summary, run_one, writer, stop_on_error, limit)
     clock = time.perf_counter
     start = clock()
     try:
-        for item in records(capture):
-            if type(item) is RecordError:
-                errors.append(item)
-                if stop_on_error:
-                    summary.stopped = True
+        index = index_capture(capture, native=True if batcher is not None else None)
+        if batcher is not None:
+            stopped = batcher.run(run, index, bar)
+        else:
+            stopped = False
+            for i in range(index.count):
+                if run.packet(i + 1, functools.partial(index.timestamp, i), index.packet(i)):
+                    stopped = True
                     break
-                continue
-            assert isinstance(item, Record)
-            data = item.data
-            packets += 1
-            bytes_in += len(data)
-            t0 = clock()
-            try:
-                verdict = run_one(data)
-            except (VMError, ValueError) as exc:
-                program_time += clock() - t0
-                errors.append(RecordError(item.number, f"program failed: {exc}"))
-                verdicts["ERROR"] += 1
-                if stop_on_error:
-                    summary.stopped = True
+                if not run.packets % BATCH:
+                    bar.update(index.offsets[i])
+        if not stopped and not index.complete:
+            for item in _dpkt_records(capture, index.stop, index.count):
+                if type(item) is RecordError:
+                    if run.error(item):
+                        break
+                    continue
+                assert isinstance(item, Record)
+                if run.packet(item.number, item.timestamp, item.data):
                     break
-                continue
-            program_time += clock() - t0
-            verdicts[verdict.name] += 1
-            if verdict.redirect is not None:
-                redirects[_redirect_key(verdict.redirect)] += 1
-            out = verdict.output
-            if out is not None:
-                written += 1
-                bytes_out += len(out)
-                if writer is not None:
-                    writer.write(out, item.timestamp)
-            if not packets % BATCH:
-                bar.update(capture.tracker.position)
-                if limit is not None and packets >= limit:
-                    break
+                if not run.packets % BATCH:
+                    bar.update(capture.tracker.position)
     finally:
         bar.close()
         capture.close()
         if writer is not None:
             writer.close()
-        summary.packets, summary.bytes_in, summary.written, summary.bytes_out = packets, bytes_in, written, bytes_out
+        summary.packets, summary.bytes_in = run.packets, run.bytes_in
+        summary.written, summary.bytes_out = run.written, run.bytes_out
     summary.elapsed_s = clock() - start
-    summary.program_s = program_time
+    summary.program_s = run.program_time
     summary.maps = non_empty_maps(program.object)
     return summary
+
+
+CHUNK = 64 * BATCH  # packets per native call: a multiple of BATCH, so limits fall on chunk ends
+XDP_PASSING = (2, 3)  # PASS, TX: the frames written out
+
+
+class XdpBatch:
+    """An XDP program over a capture through ``run_batch``: one native call per chunk.
+
+    Each packet is copied natively into the runtime's packet frame at the kernel's headroom
+    (256), ``xdp_md`` and its shadow pointers are rebuilt from a template, the program runs,
+    and the packet is copied back into the capture buffer as the program left it -- the same
+    frame, addresses, context and memory the packet-by-packet path gives it, so verdicts, map
+    contents, output bytes and even fault messages are identical.
+
+    Only when that equivalence is certain: the program is verified (``safe`` proofs; unverified
+    runs need the interpreter's guarded memory), its engine has ``run_batch`` (``jit``,
+    ``auto``), and it calls no helper that works on the packet state in Python (adjust_head /
+    tail / meta, redirect, redirect_map) and makes no tail calls; otherwise :meth:`create`
+    returns None and the capture runs packet by packet.  Frames longer than the XDP linear
+    limit (which become fragments) run packet by packet, in order, inside the batch run.
+    """
+
+    def __init__(self, runner: Any, engine: Any) -> None:
+        from pybpf.jit.batch import DATA, DATA_END, DATA_META, BatchContext
+        from pybpf.progtypes.xdp import XDP_PACKET_HEADROOM
+
+        state = runner.state
+        self.state = state
+        self.engine = engine
+        ctx = state.ctx
+        template = bytearray(len(ctx.buf))
+        struct.pack_into("<I", template, ctx.field("ingress_ifindex").offset, 1)
+        struct.pack_into("<I", template, ctx.field("rx_queue_index").offset, 0)
+        pointers = []
+        for name, which in (("data", DATA), ("data_end", DATA_END), ("data_meta", DATA_META)):
+            f = ctx.field(name)
+            pointers.append((f.offset, 4, which))
+            if f.shadow_offset is not None:
+                pointers.append((f.shadow_offset, 8, which))
+        self.context = BatchContext(
+            ctx.region,
+            bytes(template),
+            pointers,
+            frame=state.packet.region,
+            headroom=XDP_PACKET_HEADROOM,
+            narrow=False,
+            copy_back=True,
+        )
+
+    @classmethod
+    def create(cls, program: Program, *, verify: bool, engine: str | None) -> XdpBatch | None:
+        """The batch runner for ``program``, or None when only the per-packet path is exact."""
+        if program.prog_type not in (None, ProgType.XDP) or not verify:
+            return None
+        from pybpf.progtypes.xdp import XdpRunner
+
+        runner = XdpRunner(program, verify=verify, engine=engine)
+        machine = runner.runtime.engine_for(program)
+        if not hasattr(machine, "run_batch") or not batch_safe(machine.insns):
+            return None
+        return cls(runner, machine)
+
+    def run(self, run: _Run, index: CaptureIndex, bar: _Progress) -> bool:
+        """Run every indexed packet; true when the run stopped (error or limit)."""
+        from pybpf.progtypes.xdp import MAX_LINEAR
+        from pybpf.vm.memory import Region
+
+        region = Region("capture", index.data)
+        offsets, lengths = index.offsets, index.lengths
+        n = index.count
+        out = array("Q", bytes(8 * min(n, CHUNK)))
+        limit = run.limit
+        first_check = max(BATCH, -(-limit // BATCH) * BATCH) if limit is not None else None
+        at = 0
+        while at < n:
+            end = min(n, at + CHUNK)
+            if first_check is not None:
+                # Up to the first limit check in one go; after it (the packet there failed,
+                # so the per-packet path goes on) one check per BATCH packets, as it does.
+                end = min(end, first_check) if at < first_check else min(n, at + BATCH)
+            lens = lengths[at:end]
+            if max(lens) <= MAX_LINEAR:
+                stop = self._batch(run, index, region, at, end, out)
+            else:
+                stop = False
+                j = at
+                while j < end and not stop:
+                    k = j
+                    while k < end and lengths[k] <= MAX_LINEAR:
+                        k += 1
+                    if k > j:
+                        stop = self._batch(run, index, region, j, k, out)
+                    if k < end and not stop:
+                        # True from packet() is a stop on error, or the limit -- which can only
+                        # be reached at the chunk's end, checked below like every chunk's.
+                        stopping = run.packet(k + 1, functools.partial(index.timestamp, k), index.packet(k))
+                        stop = bool(stopping) and run.summary.stopped
+                    j = k + 1
+            if stop:
+                return True
+            at = end
+            bar.update(offsets[end - 1])
+            if limit is not None and end % BATCH == 0 and end >= limit and self._last_ok(run, end):
+                return True
+        return False
+
+    def _last_ok(self, run: _Run, end: int) -> bool:
+        """Whether packet ``end`` (1-based) did not fail: the per-packet path checks the limit
+        only after packets that ran."""
+        errors = run.summary.errors
+        return not errors or errors[-1].record != end
+
+    def _batch(self, run: _Run, index: CaptureIndex, region: Any, a: int, b: int, out: array[int]) -> bool:
+        """Packets ``a`` .. ``b - 1`` (all within the linear limit) through native calls."""
+        from pybpf.errors import VMError as _VMError
+
+        offsets, lengths = index.offsets, index.lengths
+        engine, context, state = self.engine, self.context, self.state
+        clock = time.perf_counter
+        j = a
+        while j < b:
+            t0 = clock()
+            failure: BaseException | None = None
+            try:
+                engine.run_batch(region, offsets[j:b], lengths[j:b], out=out, context=context)
+                done = b - j
+            except (_VMError, ValueError) as exc:
+                where = getattr(exc, "batch_index", None)
+                if where is None:
+                    raise
+                done, failure = int(where), exc
+            finally:
+                run.program_time += clock() - t0
+                state.packet.forget()
+            if done:
+                self._account(run, index, j, done, out)
+            if failure is not None:
+                run.packets += 1
+                run.bytes_in += lengths[j + done]
+                if run.failed(j + done + 1, failure):
+                    return True
+                done += 1
+            j += done
+        return False
+
+    def _account(self, run: _Run, index: CaptureIndex, a: int, n: int, out: array[int]) -> None:
+        """Count verdicts, bytes and written frames of packets ``a`` .. ``a + n - 1``."""
+        from pybpf.progtypes.xdp import action_name
+
+        lengths = index.lengths[a : a + n]
+        results = out[:n] if n < len(out) else out
+        run.packets += n
+        run.bytes_in += sum(lengths)
+        verdicts = run.summary.verdicts
+        counts = Counter(results)
+        passing = []
+        for value, count in counts.items():
+            verdicts[action_name(value & 0xFFFF_FFFF)] += count
+            if value & 0xFFFF_FFFF in XDP_PASSING:
+                passing.append(value)
+        if not passing:
+            return
+        if len(passing) == len(counts):
+            chosen: Iterable[int] = range(n)
+            run.written += n
+            run.bytes_out += sum(lengths)
+        else:
+            keep = frozenset(passing)
+            chosen = [k for k in range(n) if results[k] in keep]
+            run.written += len(chosen)
+            run.bytes_out += sum(lengths[k] for k in chosen)
+        writer = run.writer
+        if writer is not None:
+            writer.write_many((index.timestamp(a + k), index.packet(a + k)) for k in chosen)
+
+
+def batch_safe(insns: Sequence[Any]) -> bool:
+    """Whether a program's runs are independent of the Python packet state: no helper of
+    :data:`~pybpf.progtypes.packet_helpers.PACKET_HELPERS` but the pure ``csum_diff``, no tail
+    call, no kfunc (unknown to this check)."""
+    from pybpf.progtypes.packet_helpers import PACKET_HELPERS
+
+    stateful = {hid for hid in PACKET_HELPERS if hid != CSUM_DIFF} | {TAIL_CALL}
+    for insn in insns:
+        if insn.opcode == CALL:
+            if insn.src == 0 and insn.imm in stateful:
+                return False
+            if insn.src not in (0, 1):
+                return False
+    return True
+
+
+CALL = 0x85
+TAIL_CALL = 12
+CSUM_DIFF = 28
 
 
 def _redirect_key(target: Any) -> str:
@@ -494,11 +925,15 @@ def run_pcap(args: argparse.Namespace, obj: BpfObject, program: Program) -> int:
 __all__ = [
     "Capture",
     "CaptureError",
+    "CaptureIndex",
     "CaptureSummary",
     "Record",
     "RecordError",
+    "XdpBatch",
     "add_pcap_arguments",
+    "batch_safe",
     "frame_runner",
+    "index_capture",
     "non_empty_maps",
     "open_capture",
     "records",
