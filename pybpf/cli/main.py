@@ -229,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_verify_parser(sub)
 
+    from pybpf.cli.plugin import add_plugin_parser
+
+    add_plugin_parser(sub)
+
+    from pybpf.cli.quic import add_quic_parser
+
+    add_quic_parser(sub)
+
     p = sub.add_parser("map", help="work with pinned maps", description="Inspect maps pinned to files.")
     map_sub = p.add_subparsers(dest="map_command", required=True)
     dump = map_sub.add_parser(

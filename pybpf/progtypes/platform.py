@@ -119,11 +119,20 @@ class ContextLayout:
 
 @dataclass(frozen=True)
 class RegionSpec:
-    """A memory region a platform exposes through helpers (e.g. a plugin heap)."""
+    """A memory region a platform exposes through helpers (e.g. a plugin heap).
+
+    ``size`` is what a pointer to the region may reach; a helper whose prototype has a
+    ``CONST_ALLOC_SIZE_OR_ZERO`` argument gives each pointer it returns that argument's size instead,
+    and a negative size means "unknown to the verifier".  ``runtime_checked`` says the runtime checks
+    every access to this region (a plugin heap whose blocks come and go): accesses the verifier cannot
+    bound (unknown or non-constant sizes) are then accepted, and no access to the region is ever put
+    in the proven-``safe`` set, so the interpreter and the JIT check each one against the live blocks.
+    """
 
     name: str
     size: int
     writable: bool = True
+    runtime_checked: bool = False
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from pybpf.progtypes.platform import CtxField, Platform, ProgTypeSpec
 from pybpf.verifier import alu, branches, helpers, liveness, prune
 from pybpf.verifier import scalar as sc
 from pybpf.verifier.cfg import ProgramInfo
-from pybpf.verifier.checks import MemContext, check_access, sign_extend_load
+from pybpf.verifier.checks import RUNTIME_CHECKED, MemContext, check_access, sign_extend_load
 from pybpf.verifier.log import VerifierLog, insn_text, state_text
 from pybpf.verifier.mapinfo import MapInfo
 from pybpf.verifier.result import (
@@ -172,7 +172,9 @@ class Analyzer:
             f"processed {self.processed} insns (limit {self.options.max_insns}) total_states {self.stored} "
             f"peak_states {self.peak} pruned {self.pruned}"
         )
-        safe = frozenset(i for i, p in self.proof.items() if p.regions)
+        safe = frozenset(
+            i for i, p in self.proof.items() if p.regions and not any(r.startswith(RUNTIME_CHECKED) for r in p.regions)
+        )
         return VerifierResult(
             prog_type=self.spec.name,
             instructions=len(self.insns),

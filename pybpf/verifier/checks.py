@@ -30,6 +30,8 @@ from pybpf.verifier.scalar import Scalar
 from pybpf.verifier.state import KIND_NAMES, K, Reg, StackReadError, VState
 
 MAX_VAR_OFF = 1 << 29
+# Proof-record name prefix of accesses to runtime-checked platform regions (never "safe").
+RUNTIME_CHECKED = "runtime-checked:"
 
 
 @dataclass
@@ -78,12 +80,18 @@ def check_access(
         _bounded(regno, reg, insn_off, size, reg.map.key_size, "map key")
         return Access(Reg(K.SCALAR, Scalar.of_bytes(size)), "map_key")
     if kind in (K.RINGBUF_MEM, K.REGION):
-        if write and kind == K.REGION:
-            spec = mc.platform.regions.get(reg.region)
-            if spec is not None and not spec.writable:
-                raise Reject(f"R{regno} cannot write into read-only region {reg.region}", (regno,))
-        _bounded(regno, reg, insn_off, size, reg.size, "memory")
         name = "ringbuf" if kind == K.RINGBUF_MEM else f"region:{reg.region}"
+        if kind == K.REGION:
+            spec = mc.platform.regions.get(reg.region)
+            if write and spec is not None and not spec.writable:
+                raise Reject(f"R{regno} cannot write into read-only region {reg.region}", (regno,))
+            if spec is not None and spec.runtime_checked:
+                # Checked at run time against the live blocks; a known size still rejects what is
+                # provably out of bounds.
+                if reg.size >= 0:
+                    _bounded(regno, reg, insn_off, size, reg.size, "memory")
+                return Access(None if write else Reg(K.SCALAR, Scalar.of_bytes(size)), RUNTIME_CHECKED + reg.region)
+        _bounded(regno, reg, insn_off, size, reg.size, "memory")
         return Access(None if write else Reg(K.SCALAR, Scalar.of_bytes(size)), name)
     raise Reject(f"R{regno} invalid mem access '{KIND_NAMES[kind]}'", (regno,))
 

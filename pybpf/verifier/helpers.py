@@ -83,9 +83,14 @@ def check_args(mc: MemContext, state: VState, insn_index: int, proto: HelperProt
         elif kind is ArgKind.CONST_ALLOC_SIZE_OR_ZERO:
             _expect(reg, k, K.SCALAR, "scalar")
             if reg.val.m != 0:
-                raise Reject(f"R{k} is not a known constant (size of memory bpf_{proto.name} returns)", (k,))
+                if not _runtime_checked_result(mc, proto):
+                    raise Reject(f"R{k} is not a known constant (size of memory bpf_{proto.name} returns)", (k,))
+                facts.alloc_size = -1  # unknown: every access through the result is checked at run time
+                continue
             facts.alloc_size = reg.val.v
-            if facts.alloc_size >= MAX_HELPER_MEM:
+            if facts.alloc_size >= MAX_HELPER_MEM and _runtime_checked_result(mc, proto):
+                facts.alloc_size = -1  # the runtime refuses it; accesses are checked anyway
+            elif facts.alloc_size >= MAX_HELPER_MEM:
                 raise Reject(f"R{k} size {facts.alloc_size} is too large", (k,))
         elif kind is ArgKind.PTR_TO_CTX:
             if reg.kind != K.CTX:
@@ -156,6 +161,14 @@ def callback_arg(carg: CallbackArg, caller: list[Reg]) -> Reg:
     return Reg(K.MAP_VALUE, map=m)
 
 
+def _runtime_checked_result(mc: MemContext, proto: HelperProto) -> bool:
+    """Whether ``proto`` returns memory of a region the runtime checks on every access."""
+    if proto.ret not in (RetKind.REGION, RetKind.REGION_OR_NULL):
+        return False
+    spec = mc.platform.regions.get(proto.region)
+    return spec is not None and spec.runtime_checked
+
+
 def _expect(reg: Reg, k: int, kind: K, name: str) -> None:
     if reg.kind != kind:
         raise Reject(f"R{k} type={KIND_NAMES[reg.kind]} expected={name}", (k,))
@@ -212,10 +225,12 @@ def check_mem_arg(mc: MemContext, state: VState, k: int, reg: Reg, lo: int, hi: 
         _packet(mc, k, reg, 0, hi, write)
         return
     if kind in (K.RINGBUF_MEM, K.REGION):
-        if write and kind == K.REGION:
+        if kind == K.REGION:
             spec = mc.platform.regions.get(reg.region)
-            if spec is not None and not spec.writable:
+            if write and spec is not None and not spec.writable:
                 raise Reject(f"R{k} cannot write into read-only region {reg.region}", (k,))
+            if spec is not None and spec.runtime_checked and reg.size < 0:
+                return  # size unknown here: the helper's access is checked against the live blocks
         _bounded(k, reg, 0, hi, reg.size, "memory")
         return
     if kind == K.CTX and mc.spec.ctx.buffer:
@@ -299,7 +314,10 @@ def _result(
         spec = mc.platform.regions.get(proto.region)
         if spec is None:
             raise Reject(f"bpf_{proto.name} returns region {proto.region!r}, which the platform does not declare")
+        size = spec.size
+        if any(a.kind is ArgKind.CONST_ALLOC_SIZE_OR_ZERO for a in proto.args):
+            size = alloc_size  # each returned block has the size asked for (-1: not a constant)
         if ret is RetKind.REGION:
-            return Reg(K.REGION, region=spec.name, size=spec.size)
-        return Reg(K.REGION_OR_NULL, region=spec.name, size=spec.size, id=ids.fresh())
+            return Reg(K.REGION, region=spec.name, size=size)
+        return Reg(K.REGION_OR_NULL, region=spec.name, size=size, id=ids.fresh())
     raise AssertionError(ret)

@@ -1,0 +1,1 @@
+"""Real protocol implementations used as pybpf plugin hosts (see ``docs/quic.md``)."""

@@ -1,0 +1,77 @@
+"""``pybpf quic`` as a user runs it, and the UDP loopback mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pybpf.cli.main import main
+from pybpf.hosts.quic.controllers import controller_endpoint
+from pybpf.hosts.quic.udp import run_udp_transfer
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_json_reports_each_controller(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["quic", "--size", "0.2", "--loss", "0.02", "--delay", "5", "--bandwidth", "20",
+                 "--cc", "reno", "--cc", "newreno", "--json"])
+    assert code == 0
+    document = json.loads(capsys.readouterr().out)
+    runs = {run["label"]: run for run in document["runs"]}
+    assert set(runs) == {"reno", "newreno"}
+    assert document["link"]["loss"] == 0.02 and document["link"]["delay_us"] == 5000
+    for run in runs.values():
+        assert run["completed"] and run["bytes"] == 200_000 and run["throughput_mbps"] > 0
+        assert run["series"]["cwnd"]["samples"] > 0 and run["series"]["rtt_ms"]["min"] >= 10.0
+    # the reference NewReno is aioquic's Reno: same run, same numbers
+    assert runs["reno"]["completion_time_s"] == runs["newreno"]["completion_time_s"]
+
+
+def test_cli_table_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "cc.png"
+    code = main(["quic", "--size", "0.2", "--loss", "0.01", "--cc", "cubic", "--cc", "westwood", "--plot", str(png)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "cubic" in out and "westwood" in out and "Mbit/s" in out
+    data = png.read_bytes()
+    assert data.startswith(PNG_MAGIC)
+    assert len(data) > 20_000  # two panels with curves, not an empty canvas
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 800 and height >= 600
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--loss", "1.5"], "loss rate"),
+        (["--size", "0"], "--size"),
+        (["--bandwidth", "-1"], "--bandwidth"),
+        (["--plot", "out.jpg"], "PNG"),
+    ],
+)
+def test_cli_bad_input_is_one_clear_error(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quic", *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pybpf quic: error:") and message in err and err.count("\n") == 1
+
+
+def test_cli_unknown_controller_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["quic", "--cc", "bbr"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_udp_loopback_transfer() -> None:
+    result = run_udp_transfer(200_000, controller_endpoint("newreno"), timeout=60)
+    assert result.completed and result.bytes_received == 200_000
+    assert result.packets_sent > 150
+    assert result.series["cwnd"] and result.series["rtt_ms"]
+
+
+def test_cli_udp(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quic", "--udp", "--size", "0.1", "--cc", "westwood", "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)["runs"][0]
+    assert run["completed"] and run["bytes"] == 100_000
