@@ -224,12 +224,14 @@ class NativeRunner:
         maps = self.maps
         if maps.entries:
             maps.prepare(m)
-            try:
-                r0: int = self._run()
-            finally:
+        # Disarm whatever is held at the end, whether or not the run started with described maps:
+        # a run whose first map helper call goes through Python describes the map and arms it
+        # after that call (see _on_callback), so it can end holding a lock it did not take here.
+        try:
+            r0: int = self._run()
+        finally:
+            if maps.held:
                 maps.disarm()
-        else:
-            r0 = self._run()
         status = self.ctx[_STATUS_OFFSET]
         if status == abi.STATUS_OK:
             return r0
@@ -259,12 +261,11 @@ class NativeRunner:
         maps = self.maps
         if maps.entries:
             maps.prepare(m)
-            try:
-                r0: int = self._run()
-            finally:
+        try:  # disarm at the end even if no map was described at the start (see _enter)
+            r0: int = self._run()
+        finally:
+            if maps.held:
                 maps.disarm()
-        else:
-            r0 = self._run()
         status = ctx[_STATUS_OFFSET]
         if status == abi.STATUS_OK:
             regs[:] = _REGS.unpack_from(ctx, 0)

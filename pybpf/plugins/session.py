@@ -306,8 +306,6 @@ class Session:
             bc.inv = prev
             bc.running = depth
             plugin.depth -= 1
-            if plugin.has_maps:
-                _release_map_locks(engine)
             if not plugin.depth and plugin.memory.scratch.stats.blocks:
                 plugin.memory.scratch.reset()
 
@@ -344,18 +342,6 @@ class Session:
         decision = policy(fault, self) if callable(policy) else policy
         if decision == "close":
             self._close_pending = True
-
-
-def _release_map_locks(engine: Any) -> None:
-    """Work around a JIT leak: a run whose first map helper call describes a map for native code
-    arms (locks) it after that call but does not disarm it when the run ends, so the next Python
-    update of the map -- from another bytecode of the plugin, or from the host -- would wait for
-    ever.  Releasing what the runner still holds after each run is always correct (the runner
-    releases the same locks itself before every call into Python)."""
-    runner = getattr(engine, "runner", None)
-    maps = getattr(runner, "maps", None)
-    if maps is not None and maps.held:
-        maps.disarm()
 
 
 __all__ = ["PluginFaulted", "Session"]
