@@ -16,7 +16,7 @@ from pybpf.errors import PybpfError
 
 
 def add_quic_parser(sub: Any) -> None:
-    from pybpf.hosts.quic.controllers import CONTROLLERS
+    from pybpf.hosts.quic.controllers import controller_names
 
     p = sub.add_parser(
         "quic",
@@ -32,9 +32,16 @@ def add_quic_parser(sub: Any) -> None:
     p.add_argument("--size", type=float, default=1.0, help="megabytes to transfer (default 1)")
     p.add_argument("--seed", type=int, default=1, help="seed of the link's loss pattern (default 1)")
     p.add_argument(
-        "--cc", action="append", choices=sorted(CONTROLLERS), metavar="NAME",
-        help=f"congestion controller, repeat to compare ({', '.join(sorted(CONTROLLERS))}; default reno)",
+        "--cc", action="append", choices=controller_names(), metavar="NAME",
+        help=f"congestion controller, repeat to compare ({', '.join(controller_names())}; default reno)",
     )
+    p.add_argument(
+        "--plugin", action="append", default=[], metavar="PATH",
+        help="an eBPF plugin (zip or directory) to insert into the client connection of every run; repeatable. "
+        "Runs with reno, cubic or an ebpf-* controller, and adds the eBPF monitor",
+    )
+    p.add_argument("--engine", choices=("auto", "interp", "jit"), default="auto",
+                   help="engine running the eBPF plugins (default auto)")
     p.add_argument("--udp", action="store_true", help="run over UDP on loopback instead of the simulated link")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--plot", metavar="FILE.png", help="draw cwnd and RTT over time into this PNG file")
@@ -55,6 +62,28 @@ def _link_config(args: argparse.Namespace) -> Any:
     )
 
 
+def _plugin_package(path: str) -> Any:
+    """Open (and so validate) a --plugin package once; every run inserts it into a new connection.
+
+    A directory holding sources but not the objects its manifest names is built first (what
+    ``pybpf plugin build`` does), so a plugin being written can be tried in one command."""
+    import json as _json
+
+    from pybpf.plugins import PluginPackage
+    from pybpf.plugins.build import build
+
+    directory = Path(path)
+    manifest = directory / "manifest.json"
+    if directory.is_dir() and manifest.is_file():
+        try:
+            objects = {entry["object"] for entry in _json.loads(manifest.read_text())["bytecodes"].values()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            objects = set()  # let PluginPackage.open report the manifest's problem
+        if objects and not all((directory / name).is_file() for name in objects):
+            return build(directory)
+    return PluginPackage.open(path)
+
+
 def cmd_quic(args: argparse.Namespace) -> int:
     from pybpf.hosts.quic.controllers import controller_endpoint
     from pybpf.hosts.quic.harness import TransferResult, run_transfer
@@ -67,8 +96,9 @@ def cmd_quic(args: argparse.Namespace) -> int:
     link = _link_config(args)
     names: list[str] = list(dict.fromkeys(args.cc or ["reno"]))
     results: list[TransferResult] = []
+    plugins = [_plugin_package(path) for path in args.plugin]
     for name in names:
-        endpoint = controller_endpoint(name)
+        endpoint = controller_endpoint(name, plugins=plugins, engine=args.engine)
         if args.udp:
             from pybpf.hosts.quic.udp import run_udp_transfer
 
@@ -128,6 +158,9 @@ def _print_table(results: list[Any], mode: str, args: argparse.Namespace) -> Non
     if not console.is_terminal:
         console = Console(width=max(console.width, 120))  # pipes get 80 columns: too narrow for nine
     console.print(table)
+    for r in results:
+        for fault in r.faults:
+            console.print(f"{r.label}: plugin removed after a fault: {fault}", markup=False)
 
 
 def plot_runs(results: list[Any], path: Path, title: str = "") -> None:

@@ -346,6 +346,10 @@ class AnchorLayer:
             self._frames.pop()
             self._event = saved
 
+    def dispatching(self, op: str) -> bool:
+        """Whether ``op`` is the operation the host is dispatching right now (its default may run)."""
+        return bool(self._frames) and self._frames[-1][0] == op
+
     def default(self, op: str, param: int | None, inputs: Values) -> Values:
         """aioquic's behaviour for ``op`` (what a dispatcher runs when nothing replaces it)."""
         if self._frames and self._frames[-1][0] == op:

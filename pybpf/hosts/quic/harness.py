@@ -28,6 +28,7 @@ from pybpf.hosts.quic.anchors import AnchoredConnection
 from pybpf.hosts.quic.certs import test_identity
 from pybpf.hosts.quic.dispatch import Dispatcher, PythonDispatcher
 from pybpf.hosts.quic.link import CLIENT, SERVER, LinkConfig, LinkStats, SimulatedLink
+from pybpf.hosts.quic.plugin_host import MONITOR_ID, EbpfDispatcher, MonitorReader
 from pybpf.hosts.quic.plugins.monitor import Monitor
 
 ALPN = "pybpf-bench"
@@ -68,6 +69,8 @@ class TransferResult:
     """Monitoring series (seconds, value): cwnd, bytes_in_flight, rtt (ms), losses."""
     client_link: LinkStats | None = None
     server_link: LinkStats | None = None
+    faults: list[str] = field(default_factory=list)
+    """Plugin faults on the client connection (eBPF plugins only): the plugin was removed."""
 
     @property
     def throughput_bps(self) -> float:
@@ -85,6 +88,7 @@ class TransferResult:
             "lost_packets": self.lost_packets,
             "link_drops": self.link_drops,
             "series": series,
+            "faults": list(self.faults),
         }
 
 
@@ -166,6 +170,9 @@ class Transfer:
         self.stop_us: int | None = None
         self.now_us = 0
         self.started = False
+        self.monitor: MonitorReader | None = None
+        """The eBPF monitor's reader, when the client runs it: polled at every step, i.e. while
+        the connection runs (the plugin's ring is read incrementally, as a live dashboard would)."""
         self.sender.connect(SERVER_ADDR, now=0.0)
 
     @property
@@ -197,9 +204,20 @@ class Transfer:
             if conn is not None:
                 for data, _ in conn.datagrams_to_send(now):
                     self.net.send(side, data, now_us)
+        self._poll_monitor()
         cwnd = sender._loss.congestion_window
         if not self.trajectory or self.trajectory[-1][1] != cwnd:
             self.trajectory.append((now_us, cwnd))
+
+    def _poll_monitor(self) -> None:
+        dispatcher = self.client.dispatcher
+        if not isinstance(dispatcher, EbpfDispatcher) or dispatcher.session is None:
+            return
+        if self.monitor is None:
+            if MONITOR_ID not in dispatcher.plugins:
+                return
+            self.monitor = MonitorReader(dispatcher.plugin(MONITOR_ID))
+        self.monitor.poll()
 
     def _events(self, now_us: int) -> None:
         terminated: str | None = None
@@ -250,6 +268,8 @@ class Transfer:
             for plugin in self.client.dispatcher.plugins:
                 if isinstance(plugin, Monitor):
                     series = plugin.series()
+        elif self.monitor is not None:
+            series = self.monitor.series()
         if not series:
             series = {"cwnd": [(t / 1e6, float(c)) for t, c in self.trajectory]}
         net = self.net
@@ -267,6 +287,8 @@ class Transfer:
             series=series,
             client_link=net.stats(CLIENT),
             server_link=net.stats(SERVER),
+            faults=[f"{f.plugin}: {f.kind.value} in {f.operation} ({f.message})"
+                    for f in (self.client.dispatcher.faults if isinstance(self.client.dispatcher, EbpfDispatcher) else [])],
         )
 
 
