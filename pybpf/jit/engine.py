@@ -131,6 +131,11 @@ class JitEngine(NativeMachine):
         """Run from instruction 0 and return r0 (the interpreter's conventions for ``mem``)."""
         return self.runner.run(mem, r1, r2)
 
+    def caller(self, mem: Region | None = None, *, r1: int | None = None, r2: int | None = None) -> Callable[[], int]:
+        """A function of no arguments that runs the program as ``run(mem, r1=r1, r2=r2)`` does,
+        with the run prepared once (see :meth:`NativeRunner.caller`)."""
+        return self.runner.caller(mem, r1, r2)
+
     def execute(self, regs: list[int], entry: int = 0, *, tail_calls: int = 0) -> int:
         """Run natively with the given initial registers (r10 is set here) and return r0."""
         return self.runner.execute(regs, entry, tail_calls=tail_calls)

@@ -30,8 +30,8 @@ from __future__ import annotations
 import ctypes
 import struct
 from array import array
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pybpf.errors import BudgetExceededError, CallDepthError, HelperError, MemoryAccessError, VMError
 from pybpf.isa.semantics import M64, signed
@@ -78,6 +78,13 @@ _SCRATCH_KEPT = 4
 _HELPER_ID_LIMIT = 1 << 31  # callx: below this a register value is a helper id (interpreter's rule)
 
 
+_UNSET = object()
+
+
+def _never() -> int:  # pragma: no cover - placeholder until run() makes its first caller
+    raise AssertionError("no caller yet")
+
+
 def _address(buf: bytearray) -> tuple[int, object]:
     """Address of a bytearray's storage, and the ctypes view that keeps it exported."""
     view = (ctypes.c_char * max(len(buf), 1)).from_buffer(buf if buf else bytearray(1))
@@ -121,6 +128,9 @@ class NativeRunner:
         self._table_addr = 0
         self._scratch: dict[int, Region] = {}
         self._template = b""
+        self._fast_mem: object = _UNSET  # the region run()'s caller below is for
+        self._fast_call: Callable[[], int] = _never
+        self._synced_version = -1  # the memory's version the region table was built for
         self._template_buf = bytearray(_RUN.size)  # the same, at a fixed address, for batches
         self._template_addr, self._template_view = _address(self._template_buf)
         self._template_budget: int | None = None
@@ -173,20 +183,86 @@ class NativeRunner:
         self._relocs[:] = bytes(len(self._relocs))
 
     # -- running ------------------------------------------------------------------------------
-    def run(self, mem: bytes | bytearray | Region | None, r1: int | None, r2: int | None) -> int:
+    def run(self, mem: bytes | bytearray | Region | None = None, r1: int | None = None, r2: int | None = None) -> int:
         """:meth:`Interpreter.run` without building a register list.
 
-        Input bytes are copied into a scratch region kept per length (instead of a new region per
-        run), which is added to the memory for the run and removed afterwards, as the interpreter
-        does with its copy.
+        Running the same region (or none) again with the default registers goes through the
+        :meth:`caller` made for it by the previous run.  Input bytes are copied into a scratch
+        region kept per length (instead of a new region per run), which is added to the memory
+        for the run and removed afterwards, as the interpreter does with its copy.
         """
+        if mem is self._fast_mem and r1 is None and r2 is None:
+            return self._fast_call()
+        r0 = self._run_general(mem, r1, r2)
+        if r1 is None and r2 is None and (mem is None or isinstance(mem, Region)):
+            self._fast_mem, self._fast_call = mem, self.caller(mem)
+        return r0
+
+    def caller(self, mem: Region | None = None, r1: int | None = None, r2: int | None = None) -> Callable[[], int]:
+        """A function of no arguments that runs the program as ``run(mem, r1, r2)`` would.
+
+        It is the cheapest way in from Python (the per-run slots come from a template that
+        already holds ``mem`` as r1/r2 and as the packet; a run is one copy, the native call and a
+        status test) and stays correct whatever happens between calls: when the region set, the
+        budget, a tail-call chain or another engine's turn at the shared code changed something,
+        that call takes the general path and the template is rebuilt.
+        """
+        m = self.machine
+        memory, native, ctx, view, maps = m.memory, self.native, self.ctx, self._view, self.maps
+        ctx_addr, run = self._ctx_addr, self._run
+        state: list[Any] = [b"", None]  # the template and the budget it holds
+
+        def general() -> int:
+            r0 = self._run_general(mem, r1, r2)
+            a1 = mem.base if mem is not None and mem.size else 0
+            a2 = mem.size if mem is not None else 0
+            state[:] = [self._template_with(mem, a1 if r1 is None else r1 & M64, a2 if r2 is None else r2 & M64),
+                        self._template_budget]
+            return r0
+
+        def call() -> int:
+            if not (
+                memory.version == self._synced_version
+                and m.budget == state[1]
+                and not m.tail_calls
+                and native.bound == ctx_addr
+            ):
+                return general()
+            if maps.entries:
+                maps.prepare(m)
+            view[:_RUN_BYTES] = state[0]
+            m.packet = mem
+            m.stack.lo = self._stack_lo
+            self._lo_moved = False
+            self.pending = self.count_live = True
+            try:
+                r0: int = run()
+            finally:
+                if maps.held:
+                    maps.disarm()
+            status = ctx[_STATUS_OFFSET]
+            if status:
+                return self._finish(status, None, 0)
+            return r0
+
+        return call
+
+    def _template_with(self, packet: Region | None, r1: int, r2: int) -> bytes:
+        """The per-run slots of a run of ``packet`` with these r1 and r2 (after :meth:`_prepare`)."""
+        template = bytearray(self._template)
+        _TWO.pack_into(template, 8 * (abi.REGS + 1), r1, r2)
+        if packet is not None:
+            _PACKET.pack_into(template, 8 * abi.PACKET_BASE, packet.base, packet.size, 1)
+        return bytes(template)
+
+    def _run_general(self, mem: bytes | bytearray | Region | None, r1: int | None, r2: int | None) -> int:
         m = self.machine
         region: Region | None = None
         temporary = False
         if mem is not None:
             if isinstance(mem, Region):
                 region = mem
-                if region not in list(m.memory):
+                if m.memory.region_at(region.base) is not region:
                     m.memory.add(region)
             else:
                 region = self._scratch.get(len(mem))
@@ -695,6 +771,7 @@ class NativeRunner:
         m = self.machine
         regions = list(m.memory)
         self._seen = regions
+        self._synced_version = getattr(m.memory, "version", -1)
         key = tuple(regions)
         entry = self._tables.get(key)
         if entry is None:

@@ -13,6 +13,7 @@ helper call leaves r1-r5 as they were (the verifier treats them as clobbered).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,14 @@ class Interpreter:
         self._count = 0
 
     # -- running ------------------------------------------------------------------------------
+    def caller(self, mem: Region | None = None, *, r1: int | None = None, r2: int | None = None) -> Callable[[], int]:
+        """A function of no arguments that runs the program as ``run(mem, r1=r1, r2=r2)`` does.
+
+        The way to run one input (a context, a packet) many times: engines may prepare the run
+        once (the JIT's caller is its cheapest entry from Python).
+        """
+        return functools.partial(self.run, mem, r1=r1, r2=r2)
+
     def run(
         self, mem: bytes | bytearray | Region | None = None, *, r1: int | None = None, r2: int | None = None
     ) -> int:
@@ -117,7 +126,7 @@ class Interpreter:
         region: Region | None = None
         if mem is not None:
             region = mem if isinstance(mem, Region) else Region("mem", bytearray(mem), kind="memory")
-            if region not in list(self.memory):
+            if self.memory.region_at(region.base) is not region:
                 self.memory.add(region)
         try:
             self.packet = region

@@ -89,6 +89,8 @@ class Memory:
         self._bases: list[int] = []
         self._last_r: Region | None = None
         self._last_w: Region | None = None
+        self.version = 0
+        """Changes whenever a region is added or removed: a cheap test for "same region set"."""
         for region in regions or ():
             self.add(region)
 
@@ -97,6 +99,7 @@ class Memory:
         i = bisect.bisect_left(self._bases, region.base)
         self._bases.insert(i, region.base)
         self._regions.insert(i, region)
+        self.version += 1
         return region
 
     def ensure(self, region: Region) -> Region:
@@ -112,6 +115,7 @@ class Memory:
         if i < len(self._regions):
             del self._regions[i]
             del self._bases[i]
+            self.version += 1
         if self._last_r is region:
             self._last_r = None
         if self._last_w is region:
