@@ -14,9 +14,10 @@ What differs, and why:
 * ``instructions_executed`` is exact, counted per basic block at the interpreter's block leaders,
   so budgets stop at the same instruction.  It also counts instructions run by helpers' callbacks
   into the program (``env.call_function``), which the interpreter currently drops.
-* Registers: after a normal exit or an early end (legacy packet load past the packet, a helper
-  raising ``ProgramAbort``) ``regs`` holds the registers exactly as with the interpreter; after a
-  fault they are unspecified (native code keeps them in machine registers).  During a helper call
+* Registers and stack: after a normal exit or an early end (legacy packet load past the packet, a
+  helper raising ``ProgramAbort``) ``regs`` and the stack hold exactly what the interpreter leaves;
+  after a fault both are unspecified (native code keeps registers in machine registers and the
+  slots of private frames in SSA values).  During a helper call
   after ``run``, ``env.regs`` shows the registers at the call; after ``execute(regs)`` it is the
   list given.
 * ``trace`` runs the reference interpreter on the same machine.

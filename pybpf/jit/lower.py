@@ -73,8 +73,11 @@ added or stored) has a private frame: no pointer can reach it.  Such a frame is 
 (as in llvmbpf), which SROA turns into SSA values, so stack spills cost nothing; the bytes the
 function reads are copied in at entry (zero at a run's start; what earlier calls left for a
 callee, as the interpreter would show it) and the bytes it writes go back to the stack wherever
-the function is left -- exits, faults, hand-overs to the interpreter -- so the stack is exactly
-the interpreter's whenever anything can look at it.
+the function returns normally or hands the run over to the interpreter, so the stack is exactly
+the interpreter's whenever the program goes on or has finished.  After a fault it is unspecified,
+like the registers: writing the frame back on every fault path kept every frame slot alive up to
+each checked access and was a large part of the code (and of LLVM's work) in memory-heavy
+programs.
 
 Helpers and relocations
 -----------------------
@@ -315,6 +318,7 @@ class _Function:
         self.frame = program.options.stack_size
         self.fast_checks = self.frame >= _MIN_CACHED_SPAN
         self.marks: dict[int, int] = {}
+        self.slot_ptrs: dict[int, str] = {}
         self.promoted = False  # the frame is an alloca (see "Stack")
         self.frame_writes = False
         self.low_write = 0
@@ -345,9 +349,12 @@ class _Function:
         self.emit(f"store i64 {value}, ptr %r{r}")
 
     def slot(self, slot: int) -> str:
-        p = self.t()
-        self.emit(f"{p} = getelementptr i64, ptr %ctx, i64 {slot}")
-        return p
+        """The address of a context slot: one ``getelementptr`` per slot and function, defined in
+        the entry block (so it dominates every use) once the body shows which slots it needs."""
+        name = self.slot_ptrs.get(slot)
+        if name is None:
+            name = self.slot_ptrs[slot] = f"%ctx{slot}"
+        return name
 
     def ctx_load(self, slot: int) -> str:
         p, v = self.slot(slot), self.t()
@@ -359,7 +366,7 @@ class _Function:
 
     def write_back(self) -> None:
         """A promoted frame goes back to the stack before anything else can see it: at every
-        exit, before a hand-over to the interpreter, after a fault (the stack is observable)."""
+        exit, before a hand-over to the interpreter, after a helper ended the program."""
         if self.promoted and self.frame_writes:
             low = self.low_write
             src, dst = self.t(), self.t()
@@ -389,12 +396,14 @@ class _Function:
         self.emit("ret i64 1")
 
     def fail(self, status: int, pc: int, addr: str | None = None) -> None:
-        """Record a fault in the context and stop."""
+        """Record a fault in the context and stop.  The stack is not brought up to date: after a
+        fault it is unspecified, like the registers (see "Stack")."""
         self.ctx_store(abi.STATUS, status)
         self.ctx_store(abi.FAULT_PC, pc)
         if addr is not None:
             self.ctx_store(abi.FAULT_ADDR, addr)
-        self.leave()
+        self.ctx_store(abi.COUNT, self.count())
+        self.emit("ret i64 1")
 
     def trunc32(self, v: str) -> str:
         t = self.t()
@@ -432,6 +441,7 @@ class _Function:
         self.pending: list[str] = []
         self.out.append(f"define internal i64 @f{self.entry}(ptr %ctx, ptr %io, i64 %r10) nounwind {{")
         self.open("entry")
+        slots_at = len(self.out)  # the context slot addresses go here (see slot())
         for r in range(10):
             self.emit(f"%r{r} = alloca i64")
         for name in ("cnt", "acc", "aold"):
@@ -479,6 +489,9 @@ class _Function:
             self.block(p.blocks[leader])
         self.tail()
         self.out.append("}")
+        self.out[slots_at:slots_at] = [
+            f"  {name} = getelementptr i64, ptr %ctx, i64 {slot}" for slot, name in sorted(self.slot_ptrs.items())
+        ]
         return self.out
 
     def lower_dirty(self) -> None:
@@ -724,13 +737,14 @@ class _Function:
         else:
             self.emit(f"br label %{miss}")
         self.open(miss)
-        found = self.t()
+        found, count = self.t(), self.count()
         self.emit(
-            f"{found} = call preserve_mostcc i1 %lookup(ptr %ctx, i64 {addr}, i64 {size}, i64 {int(write)}, i64 {pc})"
+            f"{found} = call preserve_mostcc i1 %lookup(ptr %ctx, i64 {addr}, i64 {size}, i64 {int(write)},"
+            f" i64 {pc}, i64 {count})"
         )
         self.emit(f"br i1 {found}, label %{hit}, label %{bad}, {_LIKELY}")
-        self.open(bad)
-        self.leave()
+        self.open(bad)  # the lookup recorded the fault and the count; every such block is the same
+        self.emit("ret i64 1")
         self.open(hit)
 
     def pointer(self, addr: str) -> str:

@@ -52,7 +52,7 @@ def lookup_function() -> list[str]:
 
     Returns true after caching its live bounds for the next checks of that kind (regions of at
     least 8 bytes: see "Memory checks" in :mod:`pybpf.jit.lower`), or false after recording the
-    fault in the context.  The stack (whose live part moves with calls) is checked first, then
+    fault and the instruction count ``count`` in the context (so the caller only returns).  The stack (whose live part moves with calls) is checked first, then
     the region table.  A write to the stack lowers ``DIRTY_LO`` to the live part's bottom (a
     pointer to the stack was passed around).  ``preserve_mostcc``: the callers' registers survive
     the call, so a miss path costs the hot path no spills.
@@ -60,7 +60,7 @@ def lookup_function() -> list[str]:
     s = abi
     return [
         f"define preserve_mostcc i1 @{s.LOOKUP_SYMBOL}(ptr %ctx, i64 %addr, i64 %size, i64 %write,"
-        " i64 %pc) noinline nounwind {",
+        " i64 %pc, i64 %count) noinline nounwind {",
         "entry:",
         f"  %plo = getelementptr i64, ptr %ctx, i64 {s.STACK_LO}",
         "  %slo = load i64, ptr %plo",
@@ -150,6 +150,8 @@ def lookup_function() -> list[str]:
         "  store i64 %size, ptr %q4",
         f"  %q5 = getelementptr i64, ptr %ctx, i64 {s.FAULT_WRITE}",
         "  store i64 %write, ptr %q5",
+        f"  %q6 = getelementptr i64, ptr %ctx, i64 {s.COUNT}",
+        "  store i64 %count, ptr %q6",
         "  ret i1 false",
         "}",
         "",
