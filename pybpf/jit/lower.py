@@ -42,7 +42,9 @@ the ``XFER`` area as the status propagates) to Python, which goes on with the re
 interpreter from ``H`` -- so the budget error, its instruction index, the side effects before it
 and ``instructions_executed`` are exactly the interpreter's.  This happens at most once per run,
 within one lookahead of the budget.  The count itself is kept as the value at the last
-checkpoint plus what the blocks since added, so a loop carries one addition per iteration.
+checkpoint plus what the blocks since added, folded together on every edge into a checkpoint,
+so a loop carries one addition per iteration (a constant when its body has one path); a loop
+head compares the count with ``budget + 1 - lookahead``, computed once at function entry.
 
 Memory checks
 -------------
@@ -194,13 +196,14 @@ def reachable(blocks: dict[int, Block], entry: int, n: int) -> list[int]:
 
 def checkpoints(
     blocks: dict[int, Block], forms: Sequence[Form], entry: int, leaders: Sequence[int], n: int
-) -> dict[int, int]:
-    """Budget checkpoints of the function at ``entry`` with their lookahead (see "Budget").
+) -> tuple[dict[int, int], frozenset[int]]:
+    """Budget checkpoints of the function at ``entry`` with their lookahead (see "Budget"), and
+    which of them are loop heads.
 
     Checkpoints: the entry, every target of a back edge of a depth-first search from the entry
-    (removing those edges leaves an acyclic graph, so lookaheads are finite), and the successors
-    of blocks that call out.  Lookahead: instructions of the longest path that starts at the
-    checkpoint and ends before the next one (or at an exit).
+    (removing those edges leaves an acyclic graph, so lookaheads are finite; these are the loop
+    heads), and the successors of blocks that call out.  Lookahead: instructions of the longest
+    path that starts at the checkpoint and ends before the next one (or at an exit).
     """
     marks = {entry}
     state: dict[int, int] = {entry: 1}  # 1: on the DFS stack, 2: done
@@ -220,6 +223,7 @@ def checkpoints(
         else:
             state[node] = 2
             stack.pop()
+    heads = frozenset(marks - {entry})
     for leader in leaders:
         block = blocks[leader]
         if any(forms[i].kind in _CALLS_OUT for i in block.insns):
@@ -247,7 +251,7 @@ def checkpoints(
     for h in marks:
         tail = [path(s) for s in blocks[h].successors if s < n and s not in marks]
         out[h] = len(blocks[h].insns) + max(tail, default=0)
-    return out
+    return out, heads
 
 
 _MEMORY = frozenset({Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG, Kind.ATOMIC})
@@ -318,6 +322,7 @@ class _Function:
         self.frame = program.options.stack_size
         self.fast_checks = self.frame >= _MIN_CACHED_SPAN
         self.marks: dict[int, int] = {}
+        self.heads: frozenset[int] = frozenset()
         self.slot_ptrs: dict[int, str] = {}
         self.promoted = False  # the frame is an alloca (see "Stack")
         self.frame_writes = False
@@ -426,7 +431,18 @@ class _Function:
                     self.ctx_store(base + k, f"%slim{size}")
 
     def goto(self, index: int) -> str:
-        return f"br label %b{index}" if index < self.p.n else f"br label %{self.ranoff()}"
+        if index < self.p.n:
+            self.toward((index,))
+            return f"br label %b{index}"
+        return f"br label %{self.ranoff()}"
+
+    def toward(self, targets: Sequence[int]) -> None:
+        """Before a branch: when a target is a checkpoint, fold the blocks' count into the
+        checkpoint count first.  The total is unchanged, but every edge into a checkpoint then
+        carries nothing in ``acc``, so a loop's count is one addition on its back edge (a
+        constant when the iteration has one path) and the checkpoint's test one compare."""
+        if any(t in self.marks for t in targets):
+            self.set_count(self.count())
 
     def ranoff(self) -> str:
         """A fresh block that reports running off the end of the program."""
@@ -437,7 +453,7 @@ class _Function:
     # -- the function -----------------------------------------------------------------------------
     def build(self, leaders: list[int]) -> list[str]:
         p = self.p
-        self.marks = checkpoints(p.blocks, p.forms, self.entry, leaders, p.n)
+        self.marks, self.heads = checkpoints(p.blocks, p.forms, self.entry, leaders, p.n)
         self.pending: list[str] = []
         self.out.append(f"define internal i64 @f{self.entry}(ptr %ctx, ptr %io, i64 %r10) nounwind {{")
         self.open("entry")
@@ -466,6 +482,13 @@ class _Function:
             self.emit(f"store i64 {v}, ptr %r{r}")
         self.set_count(self.ctx_load(abi.COUNT))
         self.emit(f"%budget = load i64, ptr {self.slot(abi.BUDGET)}")
+        # Per loop head: the count at which running its lookahead could pass the budget,
+        # budget + 1 - lookahead (0 when the lookahead alone passes it; the budget in the context
+        # is at most 2**63, so budget + 1 does not wrap), so that the test in the loop is one
+        # compare against a value computed once.
+        self.emit("%budget1 = add i64 %budget, 1")
+        for leader in sorted(self.heads):
+            self.emit(f"%limit{leader} = call i64 @llvm.usub.sat.i64(i64 %budget1, i64 {self.marks[leader]})")
         self.emit(f"%sbase = load i64, ptr {self.slot(abi.STACK_BASE)}")
         self.emit(f"%send = load i64, ptr {self.slot(abi.STACK_END)}")
         self.emit(f"%lookup = load ptr, ptr {self.slot(abi.LOOKUP_FN)}")
@@ -523,9 +546,13 @@ class _Function:
         if lookahead is not None:
             c = self.count()
             self.set_count(c)
-            s, over = self.t(), self.t()
-            self.emit(f"{s} = add i64 {c}, {lookahead}")
-            self.emit(f"{over} = icmp ugt i64 {s}, %budget")
+            over = self.t()
+            if block.leader in self.heads:
+                self.emit(f"{over} = icmp uge i64 {c}, %limit{block.leader}")  # c + lookahead > budget
+            else:
+                ahead = self.t()
+                self.emit(f"{ahead} = add i64 {c}, {lookahead}")
+                self.emit(f"{over} = icmp ugt i64 {ahead}, %budget")
             body, hand = self.label(), self.label()
             self.emit(f"br i1 {over}, label %{hand}, label %{body}, {_UNLIKELY}")
             self.open(hand)
@@ -678,7 +705,7 @@ class _Function:
     def jump(self, i: int, insn: Instruction, form: Form) -> None:
         target = branch_target(i, insn, form)
         if form.op == "ja":
-            self.emit(f"br label %b{target}")
+            self.emit(self.goto(target))
             return
         w = form.width
         ty = f"i{w}"
@@ -700,6 +727,7 @@ class _Function:
             self.emit(f"{c} = icmp {_PREDICATES[form.op]} {ty} {a}, {b}")
         nxt = i + 1
         fall = f"%b{nxt}" if nxt < self.p.n else f"%{self.ranoff()}"
+        self.toward((target, nxt))
         self.emit(f"br i1 {c}, label %b{target}, label {fall}")
 
     # -- memory -----------------------------------------------------------------------------------
@@ -1184,6 +1212,7 @@ class Lowering:
             "declare i32 @llvm.bswap.i32(i32)",
             "declare i64 @llvm.bswap.i64(i64)",
             "declare i64 @llvm.umin.i64(i64, i64)",
+            "declare i64 @llvm.usub.sat.i64(i64, i64)",
             "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)",
             "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)",
             "",

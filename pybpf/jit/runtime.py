@@ -373,7 +373,7 @@ class NativeRunner:
         the budget, the outermost frame as the stack's live part, no packet."""
         m = self.machine
         stack = m.stack
-        budget = min(max(m.budget, 0), M64)
+        budget = min(max(m.budget, 0), 1 << 63)  # more is never reached; native code adds 1 to it
         regs = [0] * 10 + [stack.end]
         self._stack_lo = stack.size - m.stack_size
         self._template = _RUN.pack(*regs, 0, 0, 0, budget, stack.end - m.stack_size, 0, 0, 0)
