@@ -254,6 +254,39 @@ def checkpoints(
     return out, heads
 
 
+def skip_arms(
+    blocks: dict[int, Block], leaders: Sequence[int], entry: int, marks: dict[int, int], n: int
+) -> frozenset[int]:
+    """Blocks that a conditional jump may skip: the jump's fall-through block F, entered only from
+    that jump, whose one successor is the jump's target (``if c goto T; F...; T:``, the shape
+    if-conversion turns into selects).  The jumping block adds ``c ? 0 : len(F)`` to the count
+    instead of F adding its length, so a branch-free loop body counts with a few additions of
+    the condition rather than a chain of selects.  Checkpoints and the entry are never arms
+    (they reset the count)."""
+    preds: dict[int, int] = {}
+    for leader in leaders:
+        for s in blocks[leader].successors:
+            if s < n:
+                preds[s] = preds.get(s, 0) + 1
+    arms = set()
+    for leader in leaders:
+        block = blocks[leader]
+        if len(block.successors) != 2 or block.falls_through:
+            continue
+        target, fall = block.successors
+        arm = blocks.get(fall)
+        if (
+            arm is not None
+            and fall != entry
+            and fall not in marks
+            and preds.get(fall) == 1
+            and arm.successors == (target,)
+            and target != fall
+        ):
+            arms.add(fall)
+    return frozenset(arms)
+
+
 _MEMORY = frozenset({Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG, Kind.ATOMIC})
 
 
@@ -323,6 +356,7 @@ class _Function:
         self.fast_checks = self.frame >= _MIN_CACHED_SPAN
         self.marks: dict[int, int] = {}
         self.heads: frozenset[int] = frozenset()
+        self.arms: frozenset[int] = frozenset()
         self.slot_ptrs: dict[int, str] = {}
         self.promoted = False  # the frame is an alloca (see "Stack")
         self.frame_writes = False
@@ -454,6 +488,7 @@ class _Function:
     def build(self, leaders: list[int]) -> list[str]:
         p = self.p
         self.marks, self.heads = checkpoints(p.blocks, p.forms, self.entry, leaders, p.n)
+        self.arms = skip_arms(p.blocks, leaders, self.entry, self.marks, p.n)
         self.pending: list[str] = []
         self.out.append(f"define internal i64 @f{self.entry}(ptr %ctx, ptr %io, i64 %r10) nounwind {{")
         self.open("entry")
@@ -558,14 +593,18 @@ class _Function:
             self.open(hand)
             self.transfer(block.leader, c)
             self.open(body)
-        a, a2 = self.t(), self.t()
-        self.emit(f"{a} = load i64, ptr %acc")
-        self.emit(f"{a2} = add i64 {a}, {len(block.insns)}")
-        self.emit(f"store i64 {a2}, ptr %acc")
+        if block.leader not in self.arms:  # an arm's length was added by the block before it
+            self.add_count(str(len(block.insns)))
         for i in block.insns:
             self.insn(i)
         if block.falls_through:
             self.emit(self.goto(block.successors[0]))
+
+    def add_count(self, value: str) -> None:
+        a, a2 = self.t(), self.t()
+        self.emit(f"{a} = load i64, ptr %acc")
+        self.emit(f"{a2} = add i64 {a}, {value}")
+        self.emit(f"store i64 {a2}, ptr %acc")
 
     def transfer(self, leader: int, count: str) -> None:
         """Hand the run over to the interpreter at ``leader`` (see "Budget")."""
@@ -727,6 +766,16 @@ class _Function:
             self.emit(f"{c} = icmp {_PREDICATES[form.op]} {ty} {a}, {b}")
         nxt = i + 1
         fall = f"%b{nxt}" if nxt < self.p.n else f"%{self.ranoff()}"
+        if nxt in self.arms:  # count the skippable arm here: acc += c ? 0 : len(arm), no select chain
+            skipped, arm = self.t(), self.t()
+            self.emit(f"{skipped} = xor i1 {c}, true")
+            self.emit(f"{arm} = zext i1 {skipped} to i64")
+            length = len(self.p.blocks[nxt].insns)
+            if length != 1:
+                scaled = self.t()
+                self.emit(f"{scaled} = mul i64 {arm}, {length}")
+                arm = scaled
+            self.add_count(arm)
         self.toward((target, nxt))
         self.emit(f"br i1 {c}, label %b{target}, label {fall}")
 

@@ -84,6 +84,29 @@ odd:
     exit
 """
 
+# Conditional jumps over short stretches ("arms", counted by the jumping block), one with a
+# helper call in it.
+SKIPS = """
+    r6 = 0
+    r7 = 9
+loop:
+    r1 = r7
+    r1 &= 1
+    if r1 != 0 goto odd
+    r6 += 3
+odd:
+    if r7 > 4 goto big
+    r1 = r7
+    r2 = r6
+    call 1000
+big:
+    r6 += r0
+    r7 -= 1
+    if r7 != 0 goto loop
+    r0 = r6
+    exit
+"""
+
 # bpf_loop-style: the helper calls back into the program (a loop inside the callback).
 CALLBACK = """
     r6 = 3
@@ -143,9 +166,11 @@ def outcome(engine: type[Interpreter], text: str, budget: int) -> tuple[Any, ...
     return result, vm.instructions_executed, regs, bytes(stack.buf)
 
 
-@pytest.mark.parametrize("name", ["calls", "recursion", "helpers", "callback"])
+@pytest.mark.parametrize("name", ["calls", "recursion", "helpers", "callback", "skips"])
 def test_every_budget_gives_the_interpreters_result(name: str) -> None:
-    text = {"calls": CALLS, "recursion": RECURSION, "helpers": HELPERS, "callback": _callback_text()}[name]
+    text = {"calls": CALLS, "recursion": RECURSION, "helpers": HELPERS, "callback": _callback_text(), "skips": SKIPS}[
+        name
+    ]
     full = Interpreter(assemble(text), helpers=registry())
     full.run()
     total = full.instructions_executed
@@ -227,3 +252,28 @@ def test_relocations_are_resolved_once_per_engine() -> None:
     vm.runner.forget_relocations()
     vm.run()
     assert calls == [2, 2]
+
+
+def test_a_fault_inside_a_skipped_arm_reports_the_interpreters_count() -> None:
+    """The arm's length is added before it runs, as its own block would: a fault inside it sees
+    the same instruction count as under the interpreter."""
+    text = """
+        r6 = 0
+        r7 = 6
+    loop:
+        r8 = r7
+        r8 -= 2
+        if r7 > 5 goto next
+        r1 = r8
+        r1 *= 8
+        r2 = *(u64 *)(r1 + 0)
+    next:
+        r7 -= 1
+        if r7 != 0 goto loop
+        exit
+    """
+    for engine in (Interpreter, JitEngine):
+        vm = engine(assemble(text))
+        with pytest.raises(VMError) as fault:
+            vm.run()
+        assert (fault.value.pc, vm.instructions_executed) == (7, 13), engine
