@@ -596,6 +596,9 @@ class AnchoredConnection(QuicConnection):
     @property
     def _streams_queue(self) -> list[QuicStream]:
         queue: list[QuicStream] = self.__dict__["_pybpf_streams_queue"]
+        reorder: list[QuicStream] = self.__dict__.get("_pybpf_reorder", [])
+        if reorder:
+            self._serve_in_order(queue, reorder)
         if len(queue) > 1 and hasattr(self, "anchors"):
             keys: dict[int, int] = {}
             for position, stream in enumerate(queue):
@@ -608,7 +611,25 @@ class AnchoredConnection(QuicConnection):
 
     @_streams_queue.setter
     def _streams_queue(self, value: list[QuicStream]) -> None:
+        # aioquic ends every packet with ``queue = [not served]`` then ``queue.extend(served)``,
+        # ``served`` being a set of streams: iterated by memory address, so two runs of the same
+        # transfer would order the streams a packet served differently.  The streams that wrote
+        # into the packet are recorded (``_write_stream_frame``) and, once the extend has put
+        # them back, the next read of the queue puts them in the order they were served: aioquic's
+        # rule (served ones last), reproducibly.
+        self.__dict__["_pybpf_reorder"] = self.__dict__.get("_pybpf_served", [])
+        self.__dict__["_pybpf_served"] = []
         self.__dict__["_pybpf_streams_queue"] = value
+
+    @staticmethod
+    def _serve_in_order(queue: list[QuicStream], served: list[QuicStream]) -> None:
+        ids = {id(s) for s in served}
+        if len(ids) < 2 or sum(1 for s in queue if id(s) in ids) < len(ids):
+            if len(ids) < 2:
+                served.clear()  # a single served stream: nothing to order
+            return  # not put back yet (the read aioquic's extend makes): wait for the next read
+        queue[:] = [s for s in queue if id(s) not in ids] + list(dict.fromkeys(served))
+        served.clear()
 
     def _write_stream_frame(self, builder: QuicPacketBuilder, space: QuicPacketSpace, stream: QuicStream,
                             max_offset: int) -> int:
@@ -619,7 +640,10 @@ class AnchoredConnection(QuicConnection):
         if not defaulted:
             (quota,) = unpack_ints(outputs)
             max_offset = min(max_offset, highest + quota)
-        return super()._write_stream_frame(builder=builder, space=space, stream=stream, max_offset=max_offset)
+        used = super()._write_stream_frame(builder=builder, space=space, stream=stream, max_offset=max_offset)
+        if used > 0:
+            self.__dict__.setdefault("_pybpf_served", []).append(stream)
+        return used
 
     # -- extension frames ----------------------------------------------------------------------
     def _write_connection_limits(self, builder: QuicPacketBuilder, space: QuicPacketSpace) -> None:

@@ -52,8 +52,8 @@ PLUGINS_DIR = Path(__file__).resolve().parent / "plugins" / "c"
 INCLUDE_DIR = Path(__file__).resolve().parent / "include"
 HEADER = INCLUDE_DIR / "pquic.h"
 
-BUNDLED = ("newreno", "cubic", "westwood", "monitor")
-"""Bundled C plugins (the scheduler and the extension frame are still Python-only: phase 3)."""
+BUNDLED = ("newreno", "cubic", "westwood", "monitor", "roundrobin", "priority")
+"""Bundled C plugins: the controllers, the monitor, the stream schedulers."""
 
 MONITOR_ID = "org.pybpf.quic.monitor"
 
@@ -160,6 +160,7 @@ class EbpfDispatcher(Dispatcher):
         self.host = self.endpoint.host
         self._pending = [p if isinstance(p, PluginPackage) else PluginPackage.open(p) for p in plugins]
         self.session: Session | None = None
+        self._on_bind: list[Callable[[EbpfDispatcher], None]] = []
         self._param_cache: dict[str, frozenset[int]] = {}
         self._param_version = -1
 
@@ -169,6 +170,19 @@ class EbpfDispatcher(Dispatcher):
         pending, self._pending = self._pending, []
         for package in pending:
             self.insert(package)
+        callbacks, self._on_bind = self._on_bind, []
+        for callback in callbacks:
+            callback(self)
+
+    def when_bound(self, callback: Callable[[EbpfDispatcher], None]) -> None:
+        """Run ``callback(self)`` once the connection exists and the plugins are inserted: now if
+        it is bound already, else right after :meth:`bind` (in registration order).  This is how
+        an application fills a plugin's maps before the first packet (a scheduler's priorities,
+        the messages a connection starts with)."""
+        if self.session is not None:
+            callback(self)
+        else:
+            self._on_bind.append(callback)
 
     def _live(self) -> Session:
         if self.session is None:
