@@ -78,6 +78,9 @@ ALGORITHM = "pybpf"
 """The congestion-control name registered with aioquic; its instances dispatch per connection."""
 
 _EXTENSION_FRAME_EPOCHS = frozenset([Epoch.ZERO_RTT, Epoch.ONE_RTT])
+MAX_RESERVATIONS = 1 << 16
+"""The most ``write_frame`` calls one ``reserve_frame`` may ask for (a plugin's bug must not make
+the host loop for ever)."""
 
 
 def to_us(seconds: float) -> int:
@@ -326,6 +329,7 @@ class AnchorLayer:
             "write_frame": _nothing,
             "notify_frame": _nothing,
             "connection_state_changed": _nothing,
+            "reserve_frame": self._default_reserve_frame,
         }
         assert set(self._defaults) == set(OPERATIONS_BY_NAME), "every declared operation needs a default"
 
@@ -402,6 +406,14 @@ class AnchorLayer:
         self.exact = self._event
         return (inputs[0],)
 
+    def _default_reserve_frame(self, param: int | None, inputs: Values) -> Values:
+        (count,) = unpack_ints(inputs)
+        if param is None or not 0 < count <= MAX_RESERVATIONS:
+            raise PybpfError(f"reserve_frame: needs a frame type and a count in 1..{MAX_RESERVATIONS}, "
+                             f"got {param!r} and {count}")
+        self.reserve_frame(param, count)
+        return ()
+
     def _default_parse_frame(self, param: int | None, inputs: Values) -> Values:
         raise QuicConnectionError(error_code=QuicErrorCode.FRAME_ENCODING_ERROR, frame_type=param or 0,
                                   reason_phrase="Unknown frame type")
@@ -475,9 +487,9 @@ class AnchorLayer:
         return pacer.rate_bytes_per_s if isinstance(pacer, AnchoredPacer) else 0
 
     # -- extension frames --------------------------------------------------------------------
-    def reserve_frame(self, frame_type: int) -> None:
-        """Ask for one ``write_frame`` call for ``frame_type`` in a coming 1-RTT packet."""
-        self._reserved[frame_type] = self._reserved.get(frame_type, 0) + 1
+    def reserve_frame(self, frame_type: int, count: int = 1) -> None:
+        """Ask for ``count`` ``write_frame`` calls for ``frame_type`` in coming 1-RTT packets."""
+        self._reserved[frame_type] = self._reserved.get(frame_type, 0) + count
 
     def write_reserved_frames(self, builder: QuicPacketBuilder) -> None:
         for frame_type in sorted(self._reserved):

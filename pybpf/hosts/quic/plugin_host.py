@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 from pybpf.errors import PybpfError
 from pybpf.hosts.quic.dispatch import Dispatcher, Values
-from pybpf.hosts.quic.table import FIELDS, OPERATIONS, Param
+from pybpf.hosts.quic.table import FIELDS, OPERATIONS, Kind, Param
 from pybpf.plugins import Fault, Host, Invocation, Mode, PluginInstance, PluginPackage, Session
+from pybpf.plugins.faults import FaultKind, PluginFaultError
 
 if TYPE_CHECKING:
     from pybpf.hosts.quic.anchors import AnchorLayer
@@ -52,22 +53,32 @@ PLUGINS_DIR = Path(__file__).resolve().parent / "plugins" / "c"
 INCLUDE_DIR = Path(__file__).resolve().parent / "include"
 HEADER = INCLUDE_DIR / "pquic.h"
 
-BUNDLED = ("newreno", "cubic", "westwood", "monitor", "roundrobin", "priority")
-"""Bundled C plugins: the controllers, the monitor, the stream schedulers."""
+BUNDLED = ("newreno", "cubic", "westwood", "monitor", "roundrobin", "priority", "message")
+"""Bundled C plugins: the controllers, the monitor, the stream schedulers, the message extension."""
 
 MONITOR_ID = "org.pybpf.quic.monitor"
 
 
-def _default(op_name: str) -> Callable[[Invocation], int]:
+def _default(op_name: str, service: bool = False) -> Callable[[Invocation], int]:
     """The framework default of ``op_name``: aioquic's behaviour through the connection's layer.
 
     The layer's defaults replay aioquic's code on the event the host is dispatching (packets,
     float times), which only exists for that operation; reaching another operation's default
-    through ``pb_call_op`` would run it on the wrong event, so it is refused.
+    through ``pb_call_op`` would run it on the wrong event, so it is refused.  Service operations
+    (``reserve_frame``) need no event: plugins call them at any time.
     """
 
     def run(inv: Invocation) -> int:
         layer: AnchorLayer = inv.session.state
+        if service:
+            try:
+                layer.default(op_name, inv.param, inv.inputs)
+            except PybpfError as exc:
+                if inv.caller is None:
+                    raise
+                # a plugin asked for something invalid: its fault, not the host's
+                raise PluginFaultError(inv.caller.pc, FaultKind.BAD_ARGUMENT, str(exc)) from None
+            return 0
         if not layer.dispatching(op_name):
             raise PybpfError(f"QUIC operation {op_name}: aioquic's default only runs when the host dispatches it")
         outputs = layer.default(op_name, inv.param, inv.inputs)
@@ -105,7 +116,7 @@ def quic_host(*, engine: str = "auto", on_fault: Callable[[Fault], None] | None 
     """
     host = Host(HOST_NAME, engine=engine, on_fault=on_fault)
     for op in OPERATIONS:
-        host.operation(op.id, op.name, _default(op.name), inputs=op.inputs, outputs=op.outputs,
+        host.operation(op.id, op.name, _default(op.name, op.kind is Kind.SERVICE), inputs=op.inputs, outputs=op.outputs,
                        parametrised=op.param is not Param.NONE, doc=op.default)
     for fld in FIELDS:
         host.field(fld.id, fld.name, _getter(fld.id), _setter(fld.id) if fld.writable else None,

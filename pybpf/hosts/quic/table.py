@@ -41,6 +41,9 @@ class Kind(Enum):
     """The host applies the outputs (a window, a time, a decision)."""
     OBSERVER = "observer"
     """The host ignores the outputs; the operation exists so plugins can watch (pre/post)."""
+    SERVICE = "service"
+    """The host never dispatches it: plugins call it (``pb_call_op``) to ask the host for
+    something, at any time; its default acts on the connection directly."""
 
 
 class Param(Enum):
@@ -137,6 +140,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(23, "notify_frame", Param.FRAME_TYPE, ("now_us", "acked", "token"), (), Kind.ACTION, "nothing"),
     # --- connection life ---
     Operation(24, "connection_state_changed", Param.NONE, ("old_state", "new_state"), (), Kind.OBSERVER, "nothing"),
+    # --- services plugins call ---
+    Operation(25, "reserve_frame", Param.FRAME_TYPE, ("count",), (), Kind.SERVICE,
+              "ask for count more write_frame calls for this frame type in coming 1-RTT packets "
+              "(AnchorLayer.reserve_frame)"),
 )
 
 FIELDS: tuple[Field, ...] = (

@@ -152,6 +152,8 @@
 #define PQUIC_OP_CONNECTION_STATE_CHANGED 24u  /* inputs: old_state, new_state; outputs: no outputs */
 #define PQUIC_CONNECTION_STATE_CHANGED_IN_OLD_STATE 0
 #define PQUIC_CONNECTION_STATE_CHANGED_IN_NEW_STATE 1
+#define PQUIC_OP_RESERVE_FRAME 25u  /* inputs: count; outputs: no outputs, parametrised */
+#define PQUIC_RESERVE_FRAME_IN_COUNT 0
 
 /* Fields: pb_get_field(ID), pb_set_field(ID, value) */
 #define PQUIC_FIELD_CWND 1u  /* read-write, session */

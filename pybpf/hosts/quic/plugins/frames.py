@@ -14,11 +14,18 @@ from typing import ClassVar
 
 from aioquic._buffer import Buffer, BufferReadError
 
+from pybpf.errors import PybpfError
 from pybpf.hosts.quic.dispatch import PythonPlugin, Values, unpack_ints
 from pybpf.hosts.quic.table import PYBPF_FRAME_TYPE, PYBPF_TRANSPORT_PARAMETER
 
 MESSAGE = 0
 ECHO = 1
+MAX_ADVERTISEMENT = 128
+"""Longest transport-parameter value an endpoint parses (32 four-byte frame types); a longer one
+is malformed, i.e. ignored.  The C plugin has the same limit."""
+MAX_PAYLOAD = 1024
+"""Longest payload of a MESSAGE or ECHO (a frame must fit in one packet); a longer one is a
+malformed frame.  The C plugin (plugins/c/message) has the same limit."""
 
 
 def encode(kind: int, payload: bytes) -> bytes:
@@ -38,9 +45,14 @@ def decode(data: bytes) -> tuple[int, bytes, int] | None:
         payload = buf.pull_bytes(length)
     except BufferReadError:
         return None
-    if kind not in (MESSAGE, ECHO):
+    if kind not in (MESSAGE, ECHO) or length > MAX_PAYLOAD:
         return None
     return kind, payload, buf.tell()
+
+
+def _check_payload(payload: bytes) -> None:
+    if len(payload) > MAX_PAYLOAD:
+        raise PybpfError(f"a message payload is at most {MAX_PAYLOAD} bytes, got {len(payload)}")
 
 
 class MessageExtension(PythonPlugin):
@@ -51,6 +63,8 @@ class MessageExtension(PythonPlugin):
     TRANSPORT_PARAMETERS: ClassVar[frozenset[int]] = frozenset({PYBPF_TRANSPORT_PARAMETER})
 
     def __init__(self, messages: list[bytes] | None = None) -> None:
+        for message in messages or []:
+            _check_payload(message)
         self.outbox: list[tuple[int, bytes]] = [(MESSAGE, m) for m in messages or []]
         self.in_flight: dict[int, tuple[int, bytes]] = {}
         self.next_token = 1
@@ -61,6 +75,7 @@ class MessageExtension(PythonPlugin):
         self.frames_lost = 0
 
     def send(self, message: bytes) -> None:
+        _check_payload(message)
         self._queue(MESSAGE, message)
 
     def _queue(self, kind: int, payload: bytes) -> None:
@@ -77,6 +92,8 @@ class MessageExtension(PythonPlugin):
     def op_process_transport_parameter(self, param: int | None, inputs: Values) -> Values:
         value = inputs[0]
         assert isinstance(value, bytes)
+        if len(value) > MAX_ADVERTISEMENT:
+            return ()  # malformed: ignored
         buf = Buffer(data=value)
         types: list[int] = []
         try:
