@@ -14,6 +14,9 @@ from typing import Any
 
 from pybpf.errors import PybpfError
 
+SCHEDULERS = {"rr": "roundrobin", "priority": "priority"}
+"""``--scheduler`` names and the bundled plugins they run."""
+
 
 def add_quic_parser(sub: Any) -> None:
     from pybpf.hosts.quic.controllers import controller_names
@@ -42,6 +45,19 @@ def add_quic_parser(sub: Any) -> None:
     )
     p.add_argument("--engine", choices=("auto", "interp", "jit"), default="auto",
                    help="engine running the eBPF plugins (default auto)")
+    p.add_argument("--streams", type=int, default=1, metavar="N",
+                   help="split --size over N streams opened together (default 1); per-stream completion is reported")
+    p.add_argument("--scheduler", choices=tuple(SCHEDULERS), metavar="NAME",
+                   help="eBPF stream scheduler on the client: rr (round robin, see --quantum) or priority "
+                   "(see --priorities)")
+    p.add_argument("--quantum", type=int, default=0, metavar="BYTES",
+                   help="rr: new bytes a stream may put in one packet (default 0: no limit)")
+    p.add_argument("--priorities", metavar="P,P,...",
+                   help="priority: one priority per stream, in opening order, lowest first "
+                   "(default 0,1,2,...: the first stream first)")
+    p.add_argument("--message", action="append", default=[], metavar="TEXT",
+                   help="run the eBPF message extension on both ends and send TEXT from the client (it comes "
+                   "back as an ECHO); repeatable")
     p.add_argument("--udp", action="store_true", help="run over UDP on loopback instead of the simulated link")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--plot", metavar="FILE.png", help="draw cwnd and RTT over time into this PNG file")
@@ -84,27 +100,92 @@ def _plugin_package(path: str) -> Any:
     return PluginPackage.open(path)
 
 
+def _stream_sizes(args: argparse.Namespace, size: int) -> list[int]:
+    if args.streams < 1 or args.streams > size:
+        raise PybpfError(f"--streams must be between 1 and the number of bytes, got {args.streams}")
+    share, extra = divmod(size, args.streams)
+    return [share + (1 if i < extra else 0) for i in range(args.streams)]
+
+
+def _stream_priorities(args: argparse.Namespace) -> dict[int, int]:
+    """Priority by stream id (the client opens streams 0, 4, 8, ...)."""
+    if args.priorities is None:
+        values = list(range(args.streams))
+    else:
+        try:
+            values = [int(v) for v in args.priorities.split(",")]
+        except ValueError:
+            raise PybpfError(f"--priorities takes integers separated by commas, got {args.priorities!r}") from None
+        if len(values) != args.streams or any(v < 0 for v in values):
+            raise PybpfError(f"--priorities needs {args.streams} non-negative values (one per stream), "
+                             f"got {args.priorities!r}")
+    return {4 * i: v for i, v in enumerate(values)}
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if args.udp and (args.streams != 1 or args.scheduler or args.message):
+        raise PybpfError("--streams, --scheduler and --message run on the simulated link only, not with --udp")
+    if args.quantum < 0:
+        raise PybpfError("--quantum must not be negative")
+    if args.quantum and args.scheduler != "rr":
+        raise PybpfError("--quantum goes with --scheduler rr")
+    if args.priorities is not None and args.scheduler != "priority":
+        raise PybpfError("--priorities goes with --scheduler priority")
+
+
 def cmd_quic(args: argparse.Namespace) -> int:
+    from pybpf.hosts.quic.app import set_priorities, set_quantum
     from pybpf.hosts.quic.controllers import controller_endpoint
-    from pybpf.hosts.quic.harness import TransferResult, run_transfer
+    from pybpf.hosts.quic.harness import Endpoint, TransferResult, run_transfer
+    from pybpf.hosts.quic.messages import MessageChannel
+    from pybpf.hosts.quic.plugin_host import EbpfDispatcher, bundled
 
     size = round(args.size * 1_000_000)
     if size <= 0:
         raise PybpfError("--size must be a positive number of megabytes")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise PybpfError(f"--plot writes a PNG file; give a name ending in .png, not {args.plot!r}")
+    _check_options(args)
     link = _link_config(args)
+    sizes = _stream_sizes(args, size)
+    priorities = _stream_priorities(args) if args.scheduler == "priority" else {}
+    messages = [m.encode() for m in args.message]
     names: list[str] = list(dict.fromkeys(args.cc or ["reno"]))
     results: list[TransferResult] = []
+    exchanges: dict[str, dict[str, Any]] = {}
     plugins = [_plugin_package(path) for path in args.plugin]
+    if args.scheduler:
+        plugins.append(bundled(SCHEDULERS[args.scheduler]))
+    if messages:
+        plugins.append(bundled("message"))
     for name in names:
         endpoint = controller_endpoint(name, plugins=plugins, engine=args.engine)
+        dispatcher = endpoint.dispatcher
+        if args.scheduler == "rr" and isinstance(dispatcher, EbpfDispatcher):
+            set_quantum(dispatcher, args.quantum)
+        elif args.scheduler == "priority" and isinstance(dispatcher, EbpfDispatcher):
+            set_priorities(dispatcher, priorities)
+        server = Endpoint()
+        channels: tuple[MessageChannel, MessageChannel] | None = None
+        if messages and isinstance(dispatcher, EbpfDispatcher):
+            server_dispatcher = EbpfDispatcher([bundled("message")], engine=args.engine, name="server")
+            server = Endpoint(server_dispatcher)
+            channels = (MessageChannel(dispatcher, messages), MessageChannel(server_dispatcher))
         if args.udp:
             from pybpf.hosts.quic.udp import run_udp_transfer
 
             results.append(run_udp_transfer(size, endpoint, label=name))
         else:
-            results.append(run_transfer(size, link, client=endpoint, label=name))
+            # with messages, both ends stay up a little after the last byte so the echoes arrive
+            results.append(run_transfer(sizes if len(sizes) > 1 else size, link, client=endpoint, server=server,
+                                        label=name, linger=1.0 if messages else 0.0))
+        if channels is not None:
+            client_channel, server_channel = channels
+            exchanges[name] = {
+                "sent": len(messages), "received_by_server": len(server_channel.received),
+                "echoes": len(client_channel.echoes), "frames_sent": client_channel.frames_sent,
+                "frames_lost": client_channel.frames_lost, "echoed_all": sorted(client_channel.echoes) == sorted(messages),
+            }
     mode = "udp-loopback" if args.udp else "simulated"
     if args.json:
         document = {
@@ -113,11 +194,12 @@ def cmd_quic(args: argparse.Namespace) -> int:
                 "bandwidth_bps": link.bandwidth_bps, "delay_us": link.delay_us, "loss": link.loss,
                 "queue_bytes": link.queue_bytes, "seed": link.seed,
             },
-            "runs": [r.summary() for r in results],
+            "runs": [r.summary() | ({"messages": exchanges[r.label]} if r.label in exchanges else {})
+                     for r in results],
         }
         print(json.dumps(document, indent=2))
     else:
-        _print_table(results, mode, args)
+        _print_table(results, mode, args, exchanges)
     if args.plot:
         plot_runs(results, Path(args.plot), title=_title(args, mode))
         if not args.json:
@@ -132,7 +214,8 @@ def _title(args: argparse.Namespace, mode: str) -> str:
             f"loss {args.loss:g}, queue {args.queue:g} KB, seed {args.seed}")
 
 
-def _print_table(results: list[Any], mode: str, args: argparse.Namespace) -> None:
+def _print_table(results: list[Any], mode: str, args: argparse.Namespace,
+                 exchanges: dict[str, dict[str, Any]] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -159,6 +242,15 @@ def _print_table(results: list[Any], mode: str, args: argparse.Namespace) -> Non
         console = Console(width=max(console.width, 120))  # pipes get 80 columns: too narrow for nine
     console.print(table)
     for r in results:
+        if len(r.stream_completion) > 1:
+            done = sorted(r.stream_completion.items(), key=lambda item: (item[1], item[0]))
+            console.print(f"{r.label}: streams done at " + ", ".join(f"#{i} {t:.3f} s" for i, t in done)
+                          + (f" ({args.scheduler} scheduler)" if args.scheduler else ""), markup=False)
+        exchange = (exchanges or {}).get(r.label)
+        if exchange is not None:
+            console.print(f"{r.label}: {exchange['sent']} messages sent, {exchange['received_by_server']} received "
+                          f"by the server, {exchange['echoes']} echoes back ({exchange['frames_lost']} frames lost "
+                          "and sent again)", markup=False)
         for fault in r.faults:
             console.print(f"{r.label}: plugin removed after a fault: {fault}", markup=False)
 

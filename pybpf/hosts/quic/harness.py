@@ -87,6 +87,7 @@ class TransferResult:
             "packets_sent": self.packets_sent,
             "lost_packets": self.lost_packets,
             "link_drops": self.link_drops,
+            "stream_completion_s": {str(i): round(t, 6) for i, t in sorted(self.stream_completion.items())},
             "series": series,
             "faults": list(self.faults),
         }

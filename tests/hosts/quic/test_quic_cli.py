@@ -75,3 +75,53 @@ def test_cli_udp(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["quic", "--udp", "--size", "0.1", "--cc", "westwood", "--json"]) == 0
     run = json.loads(capsys.readouterr().out)["runs"][0]
     assert run["completed"] and run["bytes"] == 100_000
+
+
+def _runs(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, dict[str, object]]:
+    assert main(["quic", "--size", "0.15", "--delay", "5", "--bandwidth", "20", "--json", *argv]) == 0
+    return {run["label"]: run for run in json.loads(capsys.readouterr().out)["runs"]}
+
+
+def test_cli_schedulers_and_streams(capsys: pytest.CaptureFixture[str]) -> None:
+    rr = _runs(capsys, "--streams", "3", "--scheduler", "rr")["reno"]
+    prio = _runs(capsys, "--streams", "3", "--scheduler", "priority", "--priorities", "2,0,1")["reno"]
+    fine = _runs(capsys, "--streams", "3", "--scheduler", "rr", "--quantum", "300")["reno"]
+
+    def order(run: dict[str, object]) -> list[str]:
+        done = run["stream_completion_s"]
+        assert isinstance(done, dict) and len(done) == 3
+        return sorted(done, key=lambda i: (done[i], i))
+
+    assert order(prio) == ["1", "2", "0"]  # by the priorities given
+    assert order(rr) != order(prio)
+    assert fine["packets_sent"] > rr["packets_sent"]  # 300-byte frames share packets
+    assert all(r["completed"] and r["bytes"] == 150_000 for r in (rr, prio, fine))
+
+
+def test_cli_message_extension(capsys: pytest.CaptureFixture[str]) -> None:
+    runs = _runs(capsys, "--loss", "0.05", "--message", "hello", "--message", "world", "--cc", "reno", "--cc", "ebpf-westwood")
+    for run in runs.values():
+        exchange = run["messages"]
+        assert isinstance(exchange, dict)
+        assert (exchange["sent"], exchange["received_by_server"], exchange["echoes"]) == (2, 2, 2)
+        assert exchange["echoed_all"] and exchange["frames_sent"] == 2 + exchange["frames_lost"]
+    assert main(["quic", "--size", "0.1", "--message", "hi", "--streams", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "1 messages sent, 1 received by the server, 1 echoes back" in out and "streams done at" in out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--udp", "--streams", "2"], "simulated link only"),
+        (["--udp", "--message", "x"], "simulated link only"),
+        (["--quantum", "100"], "--scheduler rr"),
+        (["--scheduler", "priority", "--streams", "2", "--priorities", "1"], "2 non-negative values"),
+        (["--scheduler", "priority", "--priorities", "a"], "integers"),
+        (["--streams", "0"], "--streams"),
+        (["--scheduler", "rr", "--cc", "westwood"], "not with 'westwood'"),
+    ],
+)
+def test_cli_scheduler_and_message_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quic", "--size", "0.05", *argv]) == 1
+    assert message in capsys.readouterr().err
