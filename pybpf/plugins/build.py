@@ -55,11 +55,14 @@ def build(
     *,
     workdir: str | Path | None = None,
     extra_cflags: list[str] | None = None,
+    cwd: str | Path | None = None,
 ) -> PluginPackage:
     """Compile the plugin in ``directory``; write the zip to ``output`` if given; return the package.
 
     ``workdir`` keeps the objects (default: a temporary directory); ``extra_cflags`` go after the
-    manifest's (``-I`` for a host header that lives elsewhere, say)."""
+    manifest's (``-I`` for a host header that lives elsewhere, say).  ``cwd`` is where clang runs
+    (default: the current directory): with a ``-ffile-prefix-map`` making source paths relative,
+    clang reads the source lines it puts in the BTF line info from paths relative to it."""
     d = Path(directory)
     mpath = d / MANIFEST
     if not mpath.is_file():
@@ -78,6 +81,7 @@ def build(
                 target,
                 cpu=manifest.cpu,
                 extra=[*cflags(), f"-I{d.resolve()}", *manifest.cflags, *(extra_cflags or [])],
+                cwd=Path(cwd) if cwd is not None else None,
             )
             objects[obj] = target.read_bytes()
     missing = [o for o in manifest.objects() if o not in objects]

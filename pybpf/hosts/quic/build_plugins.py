@@ -23,7 +23,11 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 def build_bundled(name: str, output: Path | None = None) -> PluginPackage:
     """Compile the bundled plugin ``name`` from its sources (``output``: where to write the zip)."""
-    return build(PLUGINS_DIR / name, output, extra_cflags=[f"-ffile-prefix-map={PACKAGE_ROOT}=pybpf"])
+    # clang runs in the package's parent, where the mapped ``pybpf/...`` paths exist: it reads the
+    # source lines of the BTF line info through them, so the objects are the same wherever the
+    # build is started from (a checkout or an installed package)
+    return build(PLUGINS_DIR / name, output, extra_cflags=[f"-ffile-prefix-map={PACKAGE_ROOT}=pybpf"],
+                 cwd=PACKAGE_ROOT.parent)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from pybpf.hosts.quic.plugin_host import (
     HEADER,
     HOST,
     MONITOR_ID,
+    PLUGINS_DIR,
     EbpfDispatcher,
     MonitorReader,
     bundled,
@@ -69,8 +70,15 @@ def test_committed_header_is_up_to_date() -> None:
     assert "#define PQUIC_FIELD_SSTHRESH 2u  /* read-write, session */" in c_header()
 
 
+def test_bundled_plugins_are_all_there() -> None:
+    assert BUNDLED == ("newreno", "cubic", "westwood", "monitor", "roundrobin", "priority", "message")
+    on_disk = {p.stem for p in PLUGINS_DIR.glob("*.zip")}
+    assert on_disk == set(BUNDLED) == {p.parent.name for p in PLUGINS_DIR.glob("*/manifest.json")}
+
+
 @pytest.mark.parametrize("name", BUNDLED)
-def test_prebuilt_plugin_loads_and_matches_a_rebuild(name: str, tmp_path: Path) -> None:
+def test_prebuilt_plugin_loads_and_matches_a_rebuild(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the rebuild does not depend on where it is started from
     prebuilt = PluginPackage.open(bundled(name))
     assert check(prebuilt, HOST)  # verified against the host, as an insertion would
     for data in prebuilt.objects.values():
@@ -81,6 +89,21 @@ def test_prebuilt_plugin_loads_and_matches_a_rebuild(name: str, tmp_path: Path) 
     rebuilt = build_bundled(name)
     assert rebuilt.manifest.raw == prebuilt.manifest.raw
     assert rebuilt.objects == prebuilt.objects, f"{name}.zip is stale: run python -m pybpf.hosts.quic.build_plugins"
+
+
+def test_package_data_ships_the_host_s_headers_sources_and_zips() -> None:
+    """Every committed data file of the QUIC host matches a package-data pattern of pyproject.toml,
+    so a non-editable install has the headers, the sources and the prebuilt plugins."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[3]
+    package = root / "pybpf" / "hosts" / "quic"
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["pybpf.hosts.quic"]
+    data = [p for p in (*package.glob("include/**/*"), *package.glob("plugins/c/**/*"))
+            if p.is_file() and "__pycache__" not in p.parts]
+    assert len(data) >= 3 * len(BUNDLED)
+    shipped = {p for pattern in patterns for p in package.glob(pattern)}
+    assert set(data) <= shipped, sorted(str(p.relative_to(package)) for p in set(data) - shipped)
 
 
 def test_a_bad_plugin_is_refused_whole_and_the_connection_runs_without_it(tmp_path: Path) -> None:
