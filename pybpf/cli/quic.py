@@ -55,6 +55,9 @@ def add_quic_parser(sub: Any) -> None:
     p.add_argument("--priorities", metavar="P,P,...",
                    help="priority: one priority per stream, in opening order, lowest first "
                    "(default 0,1,2,...: the first stream first)")
+    p.add_argument("--offer", action="append", default=[], metavar="PATH",
+                   help="the server offers this eBPF plugin (zip or directory) to the client over the plugin "
+                   "exchange; the client verifies it against its host and inserts it; repeatable")
     p.add_argument("--message", action="append", default=[], metavar="TEXT",
                    help="run the eBPF message extension on both ends and send TEXT from the client (it comes "
                    "back as an ECHO); repeatable")
@@ -123,8 +126,8 @@ def _stream_priorities(args: argparse.Namespace) -> dict[int, int]:
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    if args.udp and (args.streams != 1 or args.scheduler or args.message):
-        raise PybpfError("--streams, --scheduler and --message run on the simulated link only, not with --udp")
+    if args.udp and (args.streams != 1 or args.scheduler or args.message or args.offer):
+        raise PybpfError("--streams, --scheduler, --message and --offer run on the simulated link only, not with --udp")
     if args.quantum < 0:
         raise PybpfError("--quantum must not be negative")
     if args.quantum and args.scheduler != "rr":
@@ -136,6 +139,7 @@ def _check_options(args: argparse.Namespace) -> None:
 def cmd_quic(args: argparse.Namespace) -> int:
     from pybpf.hosts.quic.app import set_priorities, set_quantum
     from pybpf.hosts.quic.controllers import controller_endpoint
+    from pybpf.hosts.quic.exchange import PluginExchange
     from pybpf.hosts.quic.harness import Endpoint, TransferResult, run_transfer
     from pybpf.hosts.quic.messages import MessageChannel
     from pybpf.hosts.quic.plugin_host import EbpfDispatcher, bundled
@@ -153,13 +157,17 @@ def cmd_quic(args: argparse.Namespace) -> int:
     names: list[str] = list(dict.fromkeys(args.cc or ["reno"]))
     results: list[TransferResult] = []
     exchanges: dict[str, dict[str, Any]] = {}
+    arrivals: dict[str, list[dict[str, Any]]] = {}
     plugins = [_plugin_package(path) for path in args.plugin]
+    offers = [_plugin_package(path) for path in args.offer]
     if args.scheduler:
         plugins.append(bundled(SCHEDULERS[args.scheduler]))
     if messages:
         plugins.append(bundled("message"))
     for name in names:
-        endpoint = controller_endpoint(name, plugins=plugins, engine=args.engine)
+        # the command line asked for these plugins: the client takes every offer that verifies
+        client_exchange = PluginExchange(accept=lambda package: True) if offers else None
+        endpoint = controller_endpoint(name, plugins=plugins, engine=args.engine, exchange=client_exchange)
         dispatcher = endpoint.dispatcher
         if args.scheduler == "rr" and isinstance(dispatcher, EbpfDispatcher):
             set_quantum(dispatcher, args.quantum)
@@ -167,10 +175,12 @@ def cmd_quic(args: argparse.Namespace) -> int:
             set_priorities(dispatcher, priorities)
         server = Endpoint()
         channels: tuple[MessageChannel, MessageChannel] | None = None
-        if messages and isinstance(dispatcher, EbpfDispatcher):
-            server_dispatcher = EbpfDispatcher([bundled("message")], engine=args.engine, name="server")
+        if (messages or offers) and isinstance(dispatcher, EbpfDispatcher):
+            server_dispatcher = EbpfDispatcher([bundled("message")] if messages else [], engine=args.engine, name="server",
+                                               exchange=PluginExchange(offer=offers) if offers else None)
             server = Endpoint(server_dispatcher)
-            channels = (MessageChannel(dispatcher, messages), MessageChannel(server_dispatcher))
+            if messages:
+                channels = (MessageChannel(dispatcher, messages), MessageChannel(server_dispatcher))
         if args.udp:
             from pybpf.hosts.quic.udp import run_udp_transfer
 
@@ -179,6 +189,9 @@ def cmd_quic(args: argparse.Namespace) -> int:
             # with messages, both ends stay up a little after the last byte so the echoes arrive
             results.append(run_transfer(sizes if len(sizes) > 1 else size, link, client=endpoint, server=server,
                                         label=name, linger=1.0 if messages else 0.0))
+        if client_exchange is not None:
+            arrivals[name] = [{"plugin": a.plugin_id, "inserted": a.inserted, "reason": a.reason,
+                               "at_s": a.at_us / 1e6, "bytes": a.size} for a in client_exchange.arrivals]
         if channels is not None:
             client_channel, server_channel = channels
             exchanges[name] = {
@@ -195,11 +208,12 @@ def cmd_quic(args: argparse.Namespace) -> int:
                 "queue_bytes": link.queue_bytes, "seed": link.seed,
             },
             "runs": [r.summary() | ({"messages": exchanges[r.label]} if r.label in exchanges else {})
+                     | ({"offered_plugins": arrivals[r.label]} if r.label in arrivals else {})
                      for r in results],
         }
         print(json.dumps(document, indent=2))
     else:
-        _print_table(results, mode, args, exchanges)
+        _print_table(results, mode, args, exchanges, arrivals)
     if args.plot:
         plot_runs(results, Path(args.plot), title=_title(args, mode))
         if not args.json:
@@ -215,7 +229,8 @@ def _title(args: argparse.Namespace, mode: str) -> str:
 
 
 def _print_table(results: list[Any], mode: str, args: argparse.Namespace,
-                 exchanges: dict[str, dict[str, Any]] | None = None) -> None:
+                 exchanges: dict[str, dict[str, Any]] | None = None,
+                 arrivals: dict[str, list[dict[str, Any]]] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -251,6 +266,14 @@ def _print_table(results: list[Any], mode: str, args: argparse.Namespace,
             console.print(f"{r.label}: {exchange['sent']} messages sent, {exchange['received_by_server']} received "
                           f"by the server, {exchange['echoes']} echoes back ({exchange['frames_lost']} frames lost "
                           "and sent again)", markup=False)
+        for arrival in (arrivals or {}).get(r.label, []):
+            what = arrival["plugin"] or f"{arrival['bytes']} bytes"
+            if arrival["inserted"]:
+                console.print(f"{r.label}: the server's plugin {what} inserted into the client at {arrival['at_s']:.3f} s",
+                              markup=False)
+            else:
+                console.print(f"{r.label}: the server's plugin {what} refused: {arrival['reason']}", markup=False,
+                              soft_wrap=True)
         for fault in r.faults:
             console.print(f"{r.label}: plugin removed after a fault: {fault}", markup=False)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pybpf.errors import PybpfError
 from pybpf.hosts.quic.dispatch import PythonDispatcher, PythonPlugin
+from pybpf.hosts.quic.exchange import PluginExchange
 from pybpf.hosts.quic.harness import Endpoint
 from pybpf.hosts.quic.plugin_host import EbpfDispatcher, PluginSource, bundled
 from pybpf.hosts.quic.plugins.cc import IntegerCubic, NewReno, Westwood
@@ -39,26 +40,28 @@ def controller_names() -> list[str]:
 
 
 def controller_endpoint(name: str, *extra: PythonPlugin, plugins: Sequence[PluginSource | Path] = (),
-                        engine: str | None = None) -> Endpoint:
+                        engine: str | None = None, exchange: PluginExchange | None = None) -> Endpoint:
     """An anchored endpoint running controller ``name`` with a monitor (and ``extra`` plugins).
 
     ``plugins`` (eBPF packages: zips or directories) switch the endpoint to the framework
     dispatcher with the eBPF monitor; they combine with ``reno``, ``cubic`` (aioquic's controller
-    stays the default under them) and the ``ebpf-*`` controllers, not with Python plugins.
+    stays the default under them) and the ``ebpf-*`` controllers, not with Python plugins.  So does
+    ``exchange`` (plugins offered by or to the peer, :mod:`pybpf.hosts.quic.exchange`).
     """
     if name in EBPF_CONTROLLERS:
         if extra:
             raise PybpfError(f"{name} runs eBPF plugins only; Python plugins cannot join it")
         sources: list[PluginSource] = [bundled(EBPF_CONTROLLERS[name][0]), bundled("monitor"), *plugins]
-        return Endpoint(dispatcher=EbpfDispatcher(sources, engine=engine), algorithm="reno")
+        return Endpoint(dispatcher=EbpfDispatcher(sources, engine=engine, exchange=exchange), algorithm="reno")
     try:
         algorithm, factory, _ = CONTROLLERS[name]
     except KeyError:
         raise PybpfError(f"unknown congestion controller {name!r}; choose from {', '.join(controller_names())}") from None
-    if plugins:
+    if plugins or exchange is not None:
         if factory is not None or extra:
             raise PybpfError(f"eBPF plugins run with reno, cubic or an ebpf-* controller, not with {name!r}")
-        return Endpoint(dispatcher=EbpfDispatcher([bundled("monitor"), *plugins], engine=engine), algorithm=algorithm)
+        return Endpoint(dispatcher=EbpfDispatcher([bundled("monitor"), *plugins], engine=engine, exchange=exchange),
+                        algorithm=algorithm)
     python_plugins: list[PythonPlugin] = [Monitor(), *extra]
     if factory is not None:
         python_plugins.insert(0, factory())

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pybpf.errors import PybpfError
 from pybpf.hosts.quic.dispatch import Dispatcher, Values
+from pybpf.hosts.quic.exchange import PLUGIN_FRAME_TYPE, PluginExchange
 from pybpf.hosts.quic.table import FIELDS, OPERATIONS, Kind, Param
 from pybpf.plugins import Fault, Host, Invocation, Mode, PluginInstance, PluginPackage, Session
 from pybpf.plugins.faults import FaultKind, PluginFaultError
@@ -165,8 +166,12 @@ class EbpfDispatcher(Dispatcher):
     """
 
     def __init__(self, plugins: Iterable[PluginSource] = (), *, engine: str | None = None,
-                 endpoint: Endpoint | None = None, name: str = "connection") -> None:
+                 endpoint: Endpoint | None = None, name: str = "connection",
+                 exchange: PluginExchange | None = None) -> None:
         self.engine = engine
+        self.exchange = exchange
+        """Plugin exchange with the peer (frame and transport parameter ``PLUGIN_FRAME_TYPE``),
+        handled before the plugins: see :mod:`pybpf.hosts.quic.exchange`."""
         self.endpoint = endpoint if endpoint is not None else quic_host(engine=engine or "auto").endpoint(name)
         self.host = self.endpoint.host
         self._pending = [p if isinstance(p, PluginPackage) else PluginPackage.open(p) for p in plugins]
@@ -178,6 +183,8 @@ class EbpfDispatcher(Dispatcher):
     def bind(self, layer: AnchorLayer) -> None:
         super().bind(layer)
         self.session = self.endpoint.session(layer)
+        if self.exchange is not None:
+            self.exchange.attach(self)
         pending, self._pending = self._pending, []
         for package in pending:
             self.insert(package)
@@ -220,6 +227,9 @@ class EbpfDispatcher(Dispatcher):
         return list(self.session.faults) if self.session is not None else []
 
     def dispatch(self, op: str, param: int | None, inputs: Values) -> Values:
+        # PLUGIN_FRAME_TYPE is also the exchange's transport-parameter id
+        if param == PLUGIN_FRAME_TYPE and self.exchange is not None and param in self.exchange.params(op):
+            return self.exchange.dispatch(op, inputs)
         session = self.session
         if session is None or session.closed:
             return self.layer.default(op, param, inputs)
@@ -242,6 +252,8 @@ class EbpfDispatcher(Dispatcher):
                     for att in inst.attachments:
                         if att.operation == opdef.id and att.mode is Mode.REPLACE and att.param is not None:
                             found.add(att.param)
+            if self.exchange is not None:
+                found |= self.exchange.params(op)
             cached = self._param_cache[op] = frozenset(found)
         return cached
 

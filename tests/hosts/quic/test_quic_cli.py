@@ -125,3 +125,18 @@ def test_cli_message_extension(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_scheduler_and_message_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["quic", "--size", "0.05", *argv]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_cli_offer_plugin_exchange(capsys: pytest.CaptureFixture[str]) -> None:
+    from pybpf.hosts.quic.plugin_host import bundled
+
+    runs = _runs(capsys, "--offer", str(bundled("westwood")), "--cc", "reno")
+    [arrival] = runs["reno"]["offered_plugins"]  # type: ignore[misc]
+    assert arrival["plugin"] == "org.pybpf.quic.westwood" and arrival["inserted"] and arrival["reason"] == ""
+    assert 0 < arrival["at_s"] < runs["reno"]["completion_time_s"]  # type: ignore[operator]
+    plain = _runs(capsys, "--cc", "reno")["reno"]
+    assert plain["completion_time_s"] != runs["reno"]["completion_time_s"]  # Westwood took over
+    # the client runs the eBPF monitor already: the insertion is refused, the run goes on
+    assert main(["quic", "--size", "0.1", "--offer", str(bundled("monitor"))]) == 0
+    out = capsys.readouterr().out
+    assert "the server's plugin org.pybpf.quic.monitor refused: plugin org.pybpf.quic.monitor is already inserted" in out
