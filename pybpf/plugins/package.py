@@ -21,6 +21,10 @@ MAX_PACKAGE_BYTES = 16 * 1024 * 1024
 MAX_MEMBER_BYTES = 8 * 1024 * 1024
 
 
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+"""The date of every member of a zip :meth:`PluginPackage.to_zip` writes."""
+
+
 @dataclass(frozen=True)
 class PluginPackage:
     """A manifest and the bytes of the objects it names."""
@@ -84,14 +88,22 @@ class PluginPackage:
         return cls(manifest, _objects(manifest, members, str(directory)), str(directory))
 
     def to_zip(self) -> bytes:
-        """The package as a zip archive (manifest and objects)."""
+        """The package as a zip archive (manifest and objects).
+
+        Reproducible: every member carries the same fixed date (the zip epoch, 1980-01-01) and
+        mode, so the same package always gives the same bytes (a committed prebuilt plugin does
+        not change when it is rebuilt)."""
         import json
 
         buf = io.BytesIO()
+        members = [(MANIFEST, (json.dumps(self.manifest.raw, indent=2) + "\n").encode()),
+                   *sorted(self.objects.items())]
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            z.writestr(MANIFEST, json.dumps(self.manifest.raw, indent=2) + "\n")
-            for name, data in sorted(self.objects.items()):
-                z.writestr(name, data)
+            for name, data in members:
+                info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                z.writestr(info, data)
         return buf.getvalue()
 
 

@@ -150,6 +150,16 @@ def test_package_errors(tmp_path: Path) -> None:
     assert again.manifest == pkg.manifest and again.objects == {"x.o": b"\x7fELF"}
 
 
+def test_to_zip_is_reproducible() -> None:
+    """The same package gives the same bytes whenever it is written: fixed member dates."""
+    pkg = PluginPackage.from_zip(_zip({"manifest.json": json.dumps(BASE).encode(), "x.o": b"\x7fELF"}))
+    data = pkg.to_zip()
+    infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    assert [i.filename for i in infos] == ["manifest.json", "x.o"]
+    assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in infos)
+    assert PluginPackage.from_zip(data).to_zip() == data
+
+
 def test_bad_object_is_a_load_error() -> None:
     from .toyhost import make_host, new_session
 

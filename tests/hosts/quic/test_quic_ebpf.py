@@ -89,6 +89,7 @@ def test_prebuilt_plugin_loads_and_matches_a_rebuild(name: str, tmp_path: Path, 
     rebuilt = build_bundled(name)
     assert rebuilt.manifest.raw == prebuilt.manifest.raw
     assert rebuilt.objects == prebuilt.objects, f"{name}.zip is stale: run python -m pybpf.hosts.quic.build_plugins"
+    assert rebuilt.to_zip() == bundled(name).read_bytes()  # the committed zip, byte for byte
 
 
 def test_package_data_ships_the_host_s_headers_sources_and_zips() -> None:
