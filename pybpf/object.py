@@ -21,7 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
-from pybpf.elf.btf import BtfDatasec, BtfVar
+from pybpf.elf.btf import Btf, BtfDatasec, BtfVar
+from pybpf.elf.btf_format import BtfFormat
 from pybpf.elf.loader import ElfObject, MapDefinition, ProgramDefinition
 from pybpf.elf.loader import open_object as open_elf
 from pybpf.errors import PybpfError, VMError
@@ -198,7 +199,7 @@ class BpfObject:
         self.maps: dict[str, Any] = {}  # KeyedMap for keyed types; queue/stack/ringbuf/bloom otherwise
         self._by_index: list[BpfMap] = []
         for map_def in elf.maps:
-            bpf_map = create_map(_spec(map_def), cpus=cpus, pin_root=pin_root)
+            bpf_map = create_map(_spec(map_def, elf.btf), cpus=cpus, pin_root=pin_root)
             if map_def.source == "data":
                 initial = opened.rodata.section_bytes(map_def.name) if map_def.read_only else None
                 cast(KeyedMap, bpf_map).update_elem(bytes(4), initial if initial is not None else map_def.initial)
@@ -260,7 +261,9 @@ def _verified(
     return list(result.rewritten), frozenset(result.safe)
 
 
-def _spec(definition: MapDefinition) -> MapSpec:
+def _spec(definition: MapDefinition, btf: Btf | None = None) -> MapSpec:
+    """The map to create; with the object's BTF, it also knows how to show its keys and values."""
+    key_format, value_format = map_formats(definition, btf)
     return MapSpec(
         name=definition.name,
         map_type=definition.map_type,
@@ -269,9 +272,26 @@ def _spec(definition: MapDefinition) -> MapSpec:
         max_entries=definition.max_entries,
         map_flags=definition.map_flags,
         map_extra=definition.map_extra,
-        inner=_spec(definition.inner) if definition.inner is not None else None,
+        inner=_spec(definition.inner, btf) if definition.inner is not None else None,
         pinning=definition.pinning,
+        key_btf=key_format,
+        value_btf=value_format,
     )
 
 
-__all__ = ["BpfObject", "OpenObject", "Program", "load", "open_object"]
+def map_formats(definition: MapDefinition, btf: Btf | None) -> tuple[BtfFormat | None, BtfFormat | None]:
+    """How to show a map's keys and values: its BTF key and value types, when it has them and
+    their sizes are the map's (legacy ``maps`` definitions and size-only attributes have none)."""
+    if btf is None:
+        return None, None
+
+    def one(type_id: int | None, size: int) -> BtfFormat | None:
+        if type_id is None or not 0 < type_id < len(btf):
+            return None
+        fmt = BtfFormat(btf, type_id)
+        return fmt if fmt.size == size else None
+
+    return one(definition.key_type_id, definition.key_size), one(definition.value_type_id, definition.value_size)
+
+
+__all__ = ["BpfObject", "OpenObject", "Program", "load", "map_formats", "open_object"]

@@ -317,7 +317,8 @@ class _Opener:
     def _data(self, sec: Section) -> MapDefinition:
         read_only = sec.name.startswith(".rodata")
         flags = BPF_F_RDONLY_PROG if read_only else 0
-        if self.btf is not None and self.btf.datasec(sec.name) is not None:
+        datasec = self.btf.datasec(sec.name) if self.btf is not None else None
+        if datasec is not None:
             flags |= BPF_F_MMAPABLE
         initial = bytes(sec.size) if sec.type == SHT_NOBITS else sec.data
         return MapDefinition(
@@ -330,6 +331,7 @@ class _Opener:
             source="data",
             section=sec.name,
             initial=initial,
+            value_type_id=datasec.type_id if datasec is not None else None,  # as libbpf: the DATASEC
         )
 
     def _slot_inits(self, maps: list[MapDefinition]) -> None:

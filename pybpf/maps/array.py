@@ -23,8 +23,6 @@ from pybpf.maps.base import (
     Plan,
     access_flags_ok,
     fail_create,
-    hexbytes,
-    percpu_text,
     round8,
 )
 from pybpf.maps.codec import Codec
@@ -249,8 +247,7 @@ class ArrayMap(KeyedMap):
                 value = self._read(i)
                 if self.max_entries > 64 and not any(any(v) for v in (value if self.is_percpu else [value])):
                     continue
-                text = percpu_text(value) if self.is_percpu else hexbytes(value)
-                rows.append((hexbytes(i.to_bytes(4, "little")), text))
+                rows.append((self.key_text(i.to_bytes(4, "little")), self.value_text(value)))
         return rows
 
     def _dump_info(self) -> list[str]:

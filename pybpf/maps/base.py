@@ -47,8 +47,8 @@ import os
 import struct
 import threading
 import weakref
-from dataclasses import dataclass
-from typing import ClassVar, NoReturn
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, NoReturn, Protocol
 
 from pybpf.maps import percpu
 from pybpf.maps.constants import (
@@ -80,12 +80,35 @@ def round8(n: int) -> int:
     return (n + 7) & ~7
 
 
+class ValueFormat(Protocol):
+    """How keys or values of a map are shown, when its object described their type (BTF).
+
+    :class:`pybpf.elf.btf_format.BtfFormat` is the implementation; the map layer only needs this
+    much.  Both methods return None for data that cannot be read through the type, which is then
+    shown in hex.
+    """
+
+    @property
+    def name(self) -> str:
+        """The type's C spelling (``struct counter``, ``__u32``)."""
+        ...
+
+    def decode(self, data: bytes) -> Any:
+        """Python data for ``data`` (dicts, lists, ints, strings), or None."""
+        ...
+
+    def text(self, data: bytes) -> str | None:
+        """One line of text for ``data``, or None."""
+        ...
+
+
 @dataclass
 class MapSpec:
     """What ``BPF_MAP_CREATE`` takes, plus libbpf's pinning mode.
 
     ``inner`` is the inner-map template of ARRAY_OF_MAPS / HASH_OF_MAPS.  ``key_btf`` and
-    ``value_btf`` are opaque type descriptions kept for pretty printing.  ``spin_lock_off`` is the
+    ``value_btf`` say how to show keys and values (a :class:`ValueFormat`, from the object's BTF;
+    None shows hex); they take no part in comparing specs.  ``spin_lock_off`` is the
     offset of a ``struct bpf_spin_lock`` inside the value (``-1``: none); it is what allows
     ``BPF_F_LOCK``, and the lock word is never overwritten by value copies (as in the kernel).
     ``numa_node`` is accepted and ignored.
@@ -100,8 +123,8 @@ class MapSpec:
     map_extra: int = 0
     inner: MapSpec | None = None
     pinning: int = 0
-    key_btf: object | None = None
-    value_btf: object | None = None
+    key_btf: ValueFormat | None = field(default=None, compare=False)
+    value_btf: ValueFormat | None = field(default=None, compare=False)
     numa_node: int = 0
     spin_lock_off: int = -1
 
@@ -444,6 +467,20 @@ class BpfMap:
         self._finalizer()
 
     # -- dumping ----------------------------------------------------------------------------------
+    def key_text(self, key: bytes) -> str:
+        """A key as :meth:`dump` shows it: through the key's BTF type when known, else hex."""
+        fmt = self.spec.key_btf
+        text = fmt.text(key) if fmt is not None else None
+        return hexbytes(key) if text is None else text
+
+    def value_text(self, value: bytes | list[bytes]) -> str:
+        """A value (a list of per-CPU values) as :meth:`dump` shows it: through BTF, else hex."""
+        if isinstance(value, list):
+            return "  ".join(f"cpu{i}: {self.value_text(v)}" for i, v in enumerate(value))
+        fmt = self.spec.value_btf
+        text = fmt.text(value) if fmt is not None else None
+        return hexbytes(value) if text is None else text
+
     def _dump_rows(self) -> list[tuple[str, str]]:
         """(key, value) text rows for :meth:`dump`."""
         return []
@@ -453,7 +490,7 @@ class BpfMap:
         return []
 
     def dump(self) -> str:
-        """A readable table: type, sizes, flags, then every entry in hex."""
+        """A readable table: type, sizes, flags, then every entry (through BTF when known, else hex)."""
         lines = [
             f"map {self.name!r}: {type_name(self.map_type)} ({self.map_type})  key_size {self.key_size}  "
             f"value_size {self.value_size}  max_entries {self.max_entries}  flags 0x{self.map_flags:x}"
@@ -462,6 +499,9 @@ class BpfMap:
         ]
         if self.pinned_path:
             lines.append(f"pinned at {self.pinned_path}")
+        types = [(what, fmt.name) for what, fmt in (("key", self.spec.key_btf), ("value", self.spec.value_btf)) if fmt]
+        if types:
+            lines.append("btf  " + "  ".join(f"{what} {name}" for what, name in types))
         lines.extend(self._dump_info())
         rows = self._dump_rows()
         lines.append(f"{len(rows)} entries")

@@ -45,8 +45,6 @@ from pybpf.maps.base import (
     Plan,
     access_flags_ok,
     fail_create,
-    hexbytes,
-    percpu_text,
     round8,
 )
 from pybpf.maps.codec import Codec
@@ -535,7 +533,7 @@ class HashMap(KeyedMap):
             rows = []
             for s in self._slots():
                 value = self._read(s)
-                rows.append((hexbytes(self._key_of(s)), percpu_text(value) if self.is_percpu else hexbytes(value)))
+                rows.append((self.key_text(self._key_of(s)), self.value_text(value)))
             return rows
 
 

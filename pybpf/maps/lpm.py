@@ -456,5 +456,5 @@ class LpmTrieMap(KeyedMap):
             for s in self._postorder():
                 key = self._key_of(s)
                 value = bytes(self._buf[self._voff(s) : self._voff(s) + self.value_size])
-                rows.append((f"{hexbytes(key[4:])}/{int.from_bytes(key[:4], 'little')}", hexbytes(value)))
+                rows.append((f"{hexbytes(key[4:])}/{int.from_bytes(key[:4], 'little')}", self.value_text(value)))
             return rows

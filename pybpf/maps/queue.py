@@ -25,7 +25,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-from pybpf.maps.base import HEADER_SIZE, STATE, BpfMap, MapSpec, Plan, access_flags_ok, fail_create, hexbytes
+from pybpf.maps.base import HEADER_SIZE, STATE, BpfMap, MapSpec, Plan, access_flags_ok, fail_create
 from pybpf.maps.codec import RAW, Codec
 from pybpf.maps.constants import BPF_EXIST, BPF_F_ACCESS_MASK, BPF_F_NUMA_NODE, BPF_NOEXIST, KMALLOC_MAX_SIZE, MapType
 from pybpf.maps.errors import MapError
@@ -158,7 +158,7 @@ class _QueueStack(BpfMap):
         return [f"head {self._get32(S_HEAD)}  tail {self._get32(S_TAIL)}  (entries listed in pop order)"]
 
     def _dump_rows(self) -> list[tuple[str, str]]:
-        return [(f"[{i}]", hexbytes(v)) for i, v in enumerate(self.values())]
+        return [(f"[{i}]", self.value_text(v)) for i, v in enumerate(self.values())]
 
 
 class QueueMap(_QueueStack):
