@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pybpf.errors import PybpfError, VMError
+from pybpf.maps.display import MapEntry, map_entries
 from pybpf.progtypes.sections import ProgType
 
 if TYPE_CHECKING:
@@ -396,6 +397,8 @@ class CaptureSummary:
     elapsed_s: float = 0.0
     program_s: float = 0.0
     maps: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: the same entries with their BTF formats (decoded keys and values where the object has BTF)
+    entries: dict[str, list[MapEntry]] = field(default_factory=dict)
 
     @property
     def packets_per_second(self) -> float:
@@ -421,6 +424,7 @@ class CaptureSummary:
             "program_s": round(self.program_s, 6),
             "packets_per_second": round(self.packets_per_second, 1),
             "maps": {name: [list(row) for row in rows] for name, rows in self.maps.items()},
+            "map_entries": {name: [e.as_dict() for e in rows] for name, rows in self.entries.items()},
         }
 
     def render(self, max_rows: int = 16) -> str:
@@ -440,7 +444,10 @@ class CaptureSummary:
         )
         for name, rows in self.maps.items():
             lines.append(f"map {name}: {len(rows)} non-empty entries")
-            lines.extend(f"  {k}  {v}" for k, v in rows[:max_rows])
+            entries = self.entries.get(name)
+            shown = [(e.key_text(), e.value_text()) for e in entries[:max_rows]] if entries else rows[:max_rows]
+            width = max((len(k) for k, _ in shown), default=0)
+            lines.extend(f"  {k.ljust(width)}  {v}" for k, v in shown)
             if len(rows) > max_rows:
                 lines.append(f"  ... {len(rows) - max_rows} more")
         for err in self.errors:
@@ -450,25 +457,30 @@ class CaptureSummary:
         return "\n".join(lines)
 
 
-def non_empty_maps(obj: BpfObject) -> dict[str, list[tuple[str, str]]]:
-    """Entries with a non-zero value, per map, as hex (read-only data and reference maps left out)."""
+def non_empty_entries(obj: BpfObject) -> dict[str, list[MapEntry]]:
+    """Entries with a non-zero value, per map (read-only data and reference maps left out),
+    each with the map's BTF formats so that it can be shown decoded."""
     from pybpf.maps import ArrayOfMapsMap, HashOfMapsMap, KeyedMap, ProgArrayMap
 
-    out: dict[str, list[tuple[str, str]]] = {}
+    out: dict[str, list[MapEntry]] = {}
     for name, bpf_map in obj.maps.items():
         if name.startswith(".rodata") or not isinstance(bpf_map, KeyedMap):
             continue
         if isinstance(bpf_map, (ProgArrayMap, ArrayOfMapsMap, HashOfMapsMap)):
             continue
-        rows = []
-        for key, value in bpf_map.items():
-            chunks = value if isinstance(value, list) else [value]
-            if any(any(bytes(c)) for c in chunks):
-                shown = " | ".join(bytes(c).hex() for c in chunks)
-                rows.append((bytes(key).hex(), shown))
+        rows = map_entries(bpf_map, non_empty=True)
         if rows:
             out[name] = rows
     return out
+
+
+def non_empty_maps(obj: BpfObject) -> dict[str, list[tuple[str, str]]]:
+    """Entries with a non-zero value, per map, as (key, value) hex; per-CPU values joined by `` | ``."""
+    return hex_rows(non_empty_entries(obj))
+
+
+def hex_rows(entries: dict[str, list[MapEntry]]) -> dict[str, list[tuple[str, str]]]:
+    return {name: [(e.key_hex, e.value_hex) for e in rows] for name, rows in entries.items()}
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -673,7 +685,8 @@ def run_capture(
         summary.written, summary.bytes_out = run.written, run.bytes_out
     summary.elapsed_s = clock() - start
     summary.program_s = run.program_time
-    summary.maps = non_empty_maps(program.object)
+    summary.entries = non_empty_entries(program.object)
+    summary.maps = hex_rows(summary.entries)
     return summary
 
 
@@ -933,7 +946,9 @@ __all__ = [
     "add_pcap_arguments",
     "batch_safe",
     "frame_runner",
+    "hex_rows",
     "index_capture",
+    "non_empty_entries",
     "non_empty_maps",
     "open_capture",
     "records",
