@@ -155,7 +155,14 @@ def _trace_line(insns: Sequence[Instruction], step: TraceStep) -> str:
 def cmd_map_dump(args: argparse.Namespace) -> int:
     from pybpf.maps import dump_pinned
 
-    print(dump_pinned(args.path))
+    if args.btf is None:
+        if args.map is not None:
+            raise PybpfError("--map needs --btf")
+        print(dump_pinned(args.path))
+        return 0
+    from pybpf.cli.objects import pinned_formats
+
+    print(dump_pinned(args.path, pinned_formats(Path(args.btf), args.map)))
     return 0
 
 
@@ -240,9 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("map", help="work with pinned maps", description="Inspect maps pinned to files.")
     map_sub = p.add_subparsers(dest="map_command", required=True)
     dump = map_sub.add_parser(
-        "dump", help="print a pinned map", description="Print a pinned map's type, sizes and entries."
+        "dump",
+        help="print a pinned map",
+        description="Print a pinned map's type, sizes and entries: in hex, or decoded through the BTF of "
+        "the object that defines the map (--btf), as bpftool does for maps with BTF.",
     )
     dump.add_argument("path", help="the pin file")
+    dump.add_argument("--btf", metavar="OBJ.o", help="decode keys and values with the BTF of this object file")
+    dump.add_argument("--map", metavar="NAME", help="the map's name in that object (default: the pinned map's name)")
     dump.set_defaults(func=cmd_map_dump)
 
     p = sub.add_parser(

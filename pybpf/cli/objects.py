@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from pybpf.elf.loader import ElfObject, ProgramDefinition, open_object
+from pybpf.errors import PybpfError
 from pybpf.helpers.registry import HelperRegistry, default_registry
 from pybpf.isa.disassembler import listing
+from pybpf.maps.base import BpfMap, ValueFormat
+from pybpf.maps.pinning import FormatsFor
 
 MAP_TYPE_NAMES = {
     1: "hash",
@@ -99,6 +102,34 @@ def describe(obj: ElfObject) -> dict[str, Any]:
             {"section": m.name, "size": m.value_size, "read_only": m.read_only} for m in obj.maps if m.source == "data"
         ],
     }
+
+
+def pinned_formats(path: Path, name: str | None = None) -> FormatsFor:
+    """For ``map dump PIN --btf OBJ.o``: the key and value formats the object's BTF gives the
+    pinned map (found by ``name``, or by the pinned map's own name).  The object's map must have
+    the pinned map's type and sizes; a map the object defines without types stays hex."""
+    from pybpf.object import map_formats
+
+    obj = load_object(path)
+    if obj.btf is None:
+        raise PybpfError(f"{path}: the object has no BTF")
+
+    def formats(m: BpfMap) -> tuple[ValueFormat | None, ValueFormat | None]:
+        wanted = name if name is not None else m.name
+        definition = next((d for d in obj.maps if d.name == wanted), None)
+        if definition is None:
+            known = ", ".join(d.name for d in obj.maps if d.source != "data") or "none"
+            raise PybpfError(f"{path} defines no map {wanted!r} (maps: {known}); name it with --map")
+        ours = (definition.map_type, definition.key_size, definition.value_size)
+        theirs = (m.map_type, m.key_size, m.value_size)
+        if ours != theirs:
+            raise PybpfError(
+                f"map {wanted!r} of {path} is type {ours[0]}, key {ours[1]}, value {ours[2]} bytes; "
+                f"the pinned map is type {theirs[0]}, key {theirs[1]}, value {theirs[2]} bytes"
+            )
+        return map_formats(definition, obj.btf)
+
+    return formats
 
 
 def inspect_object(path: Path, as_json: bool) -> str:

@@ -20,8 +20,9 @@ import mmap
 import os
 import secrets
 import tempfile
+from collections.abc import Callable
 
-from pybpf.maps.base import HEADER_SIZE, LAYOUT_VERSION, BpfMap, MapSpec, Storage, parse_header
+from pybpf.maps.base import HEADER_SIZE, LAYOUT_VERSION, BpfMap, MapSpec, Storage, ValueFormat, parse_header
 from pybpf.maps.constants import type_name
 from pybpf.maps.errors import MapError
 from pybpf.maps.factory import map_class, validate_spec
@@ -161,10 +162,19 @@ def open_pinned(path: str | os.PathLike[str], spec: MapSpec | None = None) -> Bp
         raise
 
 
-def dump_pinned(path: str | os.PathLike[str]) -> str:
-    """``pybpf map dump PIN_PATH``: the pinned map's type, sizes and entries as a readable table."""
+FormatsFor = Callable[[BpfMap], tuple[ValueFormat | None, ValueFormat | None]]
+
+
+def dump_pinned(path: str | os.PathLike[str], formats: FormatsFor | None = None) -> str:
+    """``pybpf map dump PIN_PATH``: the pinned map's type, sizes and entries as a readable table.
+
+    A pin file holds no BTF, so entries are hex unless ``formats`` says, for the opened map, how
+    to show its keys and values (``pybpf map dump --btf OBJ.o`` takes them from the object).
+    """
     m = open_pinned(path)
     try:
+        if formats is not None:
+            m.spec.key_btf, m.spec.value_btf = formats(m)
         text = m.dump()
         problems = m.check_consistency()
         if problems:
