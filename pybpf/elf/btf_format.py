@@ -166,9 +166,7 @@ class _Decoder:
             return text
         if t.nelems > self.nodes:
             raise _Undecodable(f"{t.nelems} elements are more than the decode budget")
-        return [
-            self._guarded(t.elem_type, offset + i * elem_size, elem_size, depth + 1) for i in range(t.nelems)
-        ]
+        return [self._guarded(t.elem_type, offset + i * elem_size, elem_size, depth + 1) for i in range(t.nelems)]
 
     def _text(self, t: BtfArray, elem_size: int, offset: int) -> str | None:
         """The array as a string, when its elements are ``char`` and its bytes are text."""
