@@ -163,6 +163,10 @@ def test_run_object_program_and_show_maps() -> None:
     assert lines[0] == "0x1"
     assert "map 'flows': HASH (1)" in proc.stdout
     assert "map 'counters'" not in proc.stdout  # untouched array: nothing to show
+    # Keys and values through the object's BTF (struct flow -> struct stats); the input is
+    # addr 0x0a000001, port 80 and 100 bytes, and count_flow sets proto 6.
+    assert "btf  key struct flow  value struct stats" in lines
+    assert "{addr: 167772161, port: 80, proto: 6}  {packets: 1, bytes: 100}" in lines
 
 
 def test_run_object_needs_section_when_ambiguous() -> None:
@@ -196,3 +200,18 @@ def test_map_dump_of_a_pinned_map(tmp_path: Path) -> None:
     proc = pybpf("map", "dump", str(tmp_path / "pinned_counts"))
     assert proc.returncode == 0
     assert "HASH" in proc.stdout and "07 00 00 00  02 00 00 00 00 00 00 00" in proc.stdout
+    assert "btf" not in proc.stdout  # a pin file carries no BTF
+    # With the object that defines the map, keys and values are decoded (__u32 -> __u64).
+    control = str(ROOT / "tests" / "bpf" / "control.o")
+    proc = pybpf("map", "dump", str(tmp_path / "pinned_counts"), "--btf", control)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-4:] == ["1 entries", "key  value", "7    2", ""]
+    assert "btf  key __u32  value __u64" in proc.stdout
+    # The object must define a map of that name and shape.
+    maps = str(ROOT / "tests" / "bpf" / "maps.o")
+    proc = pybpf("map", "dump", str(tmp_path / "pinned_counts"), "--btf", maps)
+    assert proc.returncode == 1 and "defines no map 'pinned_counts'" in proc.stderr
+    proc = pybpf("map", "dump", str(tmp_path / "pinned_counts"), "--btf", maps, "--map", "flows")
+    assert proc.returncode == 1 and "key 8, value 16 bytes; the pinned map is type 1, key 4, value 8" in proc.stderr
+    proc = pybpf("map", "dump", str(tmp_path / "pinned_counts"), "--map", "flows")
+    assert proc.returncode == 1 and "--map needs --btf" in proc.stderr
