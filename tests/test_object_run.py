@@ -134,6 +134,13 @@ def test_legacy_maps_section_and_unknown_map_type(tmp_path: Path, map_type: int,
         obj = bpfobj.load(path, engine="interp")
         assert [obj.program("count").run(bytearray(8)) for _ in range(2)] == [1, 2]
         assert obj.maps["hits"][1] == (2).to_bytes(8, "little")
+        # A legacy definition has no BTF types: its entries stay hex everywhere.
+        assert obj.maps["hits"].spec.key_btf is None and obj.maps["hits"].spec.value_btf is None
+        assert "01 00 00 00  02 00 00 00 00 00 00 00" in obj.maps["hits"].dump()
+        from pybpf.progtypes.pcaprun import non_empty_entries
+
+        (entry,) = non_empty_entries(obj)["hits"]
+        assert (entry.key_text(), entry.value_text()) == ("01000000", "0200000000000000")
     else:
         with pytest.raises(PybpfError) as info:
             bpfobj.load(path, engine="interp")
