@@ -130,6 +130,7 @@ class NativeRunner:
         self._template = b""
         self._fast_mem: object = _UNSET  # the region run()'s caller below is for
         self._fast_call: Callable[[], int] = _never
+        self._general_mem: object = _UNSET  # the region of the last run that took the general path
         self._synced_version = -1  # the memory's version the region table was built for
         self._template_buf = bytearray(_RUN.size)  # the same, at a fixed address, for batches
         self._template_addr, self._template_view = _address(self._template_buf)
@@ -186,8 +187,8 @@ class NativeRunner:
     def run(self, mem: bytes | bytearray | Region | None = None, r1: int | None = None, r2: int | None = None) -> int:
         """:meth:`Interpreter.run` without building a register list.
 
-        Running the same region (or none) again with the default registers goes through the
-        :meth:`caller` made for it by the previous run.  Input bytes are copied into a scratch
+        Running the same region (or none) again with the default registers goes through a
+        :meth:`caller` made for it on the second run in a row.  Input bytes are copied into a scratch
         region kept per length (instead of a new region per run), which is added to the memory
         for the run and removed afterwards, as the interpreter does with its copy.
         """
@@ -195,7 +196,9 @@ class NativeRunner:
             return self._fast_call()
         r0 = self._run_general(mem, r1, r2)
         if r1 is None and r2 is None and (mem is None or isinstance(mem, Region)):
-            self._fast_mem, self._fast_call = mem, self.caller(mem)
+            if mem is self._general_mem:  # a second run in a row on this region: prepare it
+                self._fast_mem, self._fast_call = mem, self.caller(mem)
+            self._general_mem = mem
         return r0
 
     def caller(self, mem: Region | None = None, r1: int | None = None, r2: int | None = None) -> Callable[[], int]:
