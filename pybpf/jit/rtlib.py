@@ -52,8 +52,8 @@ def lookup_function() -> list[str]:
 
     Returns true after caching its live bounds for the next checks of that kind (regions of at
     least 8 bytes: see "Memory checks" in :mod:`pybpf.jit.lower`), or false after recording the
-    fault and the instruction count ``count`` in the context (so the caller only returns).  The stack (whose live part moves with calls) is checked first, then
-    the region table.  A write to the stack lowers ``DIRTY_LO`` to the live part's bottom (a
+    fault and the instruction count ``count`` in the context (so the caller only returns).  The
+    stack (whose live part moves with calls) is checked first, then the region table.  A write to the stack lowers ``DIRTY_LO`` to the live part's bottom (a
     pointer to the stack was passed around).  ``preserve_mostcc``: the callers' registers survive
     the call, so a miss path costs the hot path no spills.
     """

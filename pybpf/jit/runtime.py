@@ -121,8 +121,6 @@ class NativeRunner:
         self._error: BaseException | None = None
         # Region table: rebuilt when the memory's region list changes; tables of recent region
         # sets are kept, so alternating sets (run(mem) adds and removes one) cost a lookup.
-        self._live: list[Region] | None = getattr(machine.memory, "_regions", None)
-        self._seen: list[Region] = []
         self._tables: dict[tuple[Region, ...], tuple[int, int, bytearray, object, dict[int, int], frozenset[int]]] = {}
         self._rows: dict[int, int] = {}  # id(region) -> row index in the current table
         self._table_addr = 0
@@ -354,8 +352,7 @@ class NativeRunner:
     def _prepare(self, packet: Region | None) -> None:
         """Everything a run needs in the context except the registers and the entry."""
         m = self.machine
-        live = self._live
-        if live is None or live != self._seen:
+        if m.memory.version != self._synced_version:
             self._sync_regions()
         if m.budget != self._template_budget:
             self._build_template()
@@ -479,8 +476,7 @@ class NativeRunner:
         regs = list(snapshot[:10])
         for i, value in enumerate(args, 1):
             regs[i] = value & M64
-        live = self._live
-        if live is None or live != self._seen:  # the helper may have mapped memory for the callee
+        if self.machine.memory.version != self._synced_version:  # the helper may have mapped memory for the callee
             self._sync_regions()
         _CALL_REGS.pack_into(ctx, 8 * abi.CALL_REGS, *regs[:10])
         _U64.pack_into(ctx, 8 * abi.CALL_ENTRY, entry)
@@ -773,8 +769,7 @@ class NativeRunner:
         """
         m = self.machine
         regions = list(m.memory)
-        self._seen = regions
-        self._synced_version = getattr(m.memory, "version", -1)
+        self._synced_version = m.memory.version
         key = tuple(regions)
         entry = self._tables.get(key)
         if entry is None:
@@ -842,8 +837,7 @@ class NativeRunner:
                 result = m._call_kfunc(a, regs, pc)
             else:
                 result = m._pseudo(a, signed(r1, 64), signed(r2, 64), pc)
-            live = self._live
-            if live is None or live != self._seen:
+            if m.memory.version != self._synced_version:
                 self._sync_regions()
             if maps.mutable and not (self.interpreting or self._nested):
                 maps.arm()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import ctypes
+import itertools
 import mmap
 import struct
 from collections.abc import Iterator
@@ -76,6 +77,9 @@ class Region:
         del self._cview
 
 
+_versions = itertools.count(1)  # Memory.version: one sequence for every memory
+
+
 class Memory:
     """The set of regions a running program may touch, with checked accessors.
 
@@ -89,8 +93,9 @@ class Memory:
         self._bases: list[int] = []
         self._last_r: Region | None = None
         self._last_w: Region | None = None
-        self.version = 0
-        """Changes whenever a region is added or removed: a cheap test for "same region set"."""
+        self.version = next(_versions)
+        """Changes whenever a region is added or removed, and is unique among all Memory objects:
+        equal versions mean the same memory with the same region set (a cheap test for it)."""
         for region in regions or ():
             self.add(region)
 
@@ -99,7 +104,7 @@ class Memory:
         i = bisect.bisect_left(self._bases, region.base)
         self._bases.insert(i, region.base)
         self._regions.insert(i, region)
-        self.version += 1
+        self.version = next(_versions)
         return region
 
     def ensure(self, region: Region) -> Region:
@@ -115,7 +120,7 @@ class Memory:
         if i < len(self._regions):
             del self._regions[i]
             del self._bases[i]
-            self.version += 1
+            self.version = next(_versions)
         if self._last_r is region:
             self._last_r = None
         if self._last_w is region:
