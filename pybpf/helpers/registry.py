@@ -17,10 +17,16 @@ HelperFunc = Callable[..., int]
 
 @dataclass(frozen=True)
 class Helper:
+    """``table``: the helper's result for ``r1 = i`` is entry ``i`` of the engine's argument table
+    (:meth:`~pybpf.vm.interpreter.Interpreter.set_table`) whenever ``i`` is inside the table, and
+    ``func`` agrees with it there.  Engines may then answer without calling ``func`` (the JIT reads
+    the entry inline, sparing a crossing into Python); outside the table ``func`` always runs."""
+
     id: int
     name: str
     func: HelperFunc
     doc: str = ""
+    table: bool = False
 
 
 class HelperRegistry:

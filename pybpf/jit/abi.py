@@ -79,6 +79,10 @@ CACHE_SIZES = (1, 2, 4, 8)
 # stride) -- so the next lookup on that map from that site is a few inline instructions.
 SITES = 64
 SITE_WORDS = 4
+# The argument table of table helpers (see pybpf.helpers.registry.Helper.table): address and
+# number of u64 entries, set by the engine's set_table (0 entries: every call goes to Python).
+TABLE = 65
+NTABLE = 66
 CTX_SLOTS = 72
 
 # Region table entry: live start address, live end address (exclusive), permission flags.

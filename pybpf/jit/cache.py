@@ -62,7 +62,15 @@ def _llvmlite_version() -> str:
     return str(llvmlite.__version__)
 
 
-def program_key(code: bytes, *, stack_size: int, max_call_depth: int, safe: Iterable[int], opt_level: int) -> str:
+def program_key(
+    code: bytes,
+    *,
+    stack_size: int,
+    max_call_depth: int,
+    safe: Iterable[int],
+    opt_level: int,
+    table_helpers: Iterable[int] = (),
+) -> str:
     """Hex key of the native code for ``code`` with these options, valid within one host."""
     global _SOURCE_HASH
     if _SOURCE_HASH is None:
@@ -72,6 +80,7 @@ def program_key(code: bytes, *, stack_size: int, max_call_depth: int, safe: Iter
     options = f"llvmlite={_llvmlite_version()};stack={stack_size};depth={max_call_depth};opt={opt_level};"
     h.update(options.encode())
     h.update(",".join(str(i) for i in sorted(set(safe))).encode() + b";")
+    h.update(b"table=" + ",".join(str(i) for i in sorted(set(table_helpers))).encode() + b";")
     h.update(code)
     return h.hexdigest()
 
@@ -162,11 +171,19 @@ def native_code(
     safe: frozenset[int],
     opt_level: int,
     use_cache: bool = True,
+    table_helpers: frozenset[int] = frozenset(),
 ) -> tuple[NativeCode, CompileTimes]:
     """Native code for a validated program: from memory, from disk, or compiled (and stored)."""
     times = CompileTimes()
     code = b"".join(i.encode() for i in insns)
-    key = program_key(code, stack_size=stack_size, max_call_depth=max_call_depth, safe=safe, opt_level=opt_level)
+    key = program_key(
+        code,
+        stack_size=stack_size,
+        max_call_depth=max_call_depth,
+        safe=safe,
+        opt_level=opt_level,
+        table_helpers=table_helpers,
+    )
     if use_cache:
         native = memory_get(key)
         if native is not None:
@@ -180,7 +197,7 @@ def native_code(
         from pybpf.jit import lower
 
         t0 = time.perf_counter()
-        ir = lower.lower(insns, forms, lower.LoweringOptions(stack_size, max_call_depth, safe))
+        ir = lower.lower(insns, forms, lower.LoweringOptions(stack_size, max_call_depth, safe, table_helpers))
         times.lower_ms = (time.perf_counter() - t0) * 1e3
         obj = compile_object(ir, opt_level, times)
         if use_cache:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from pybpf.helpers.registry import HelperRegistry
 from pybpf.isa.instruction import Instruction
+from pybpf.isa.opcodes import Kind
 from pybpf.jit.batch import BatchContext
 from pybpf.jit.cache import native_code
 from pybpf.jit.compiler import CompileTimes, JitError, NativeCode
@@ -125,6 +126,7 @@ class JitEngine(NativeMachine):
         self.safe = frozenset(safe or ())
         self.opt_level = opt_level
         self.runner, self.compile_times = bind_native(self, self.safe, opt_level, cache)
+        self.uses_table = calls_table_helpers(self)
 
     def run(
         self, mem: bytes | bytearray | Region | None = None, *, r1: int | None = None, r2: int | None = None
@@ -136,6 +138,10 @@ class JitEngine(NativeMachine):
         """A function of no arguments that runs the program as ``run(mem, r1=r1, r2=r2)`` does,
         with the run prepared once (see :meth:`NativeRunner.caller`)."""
         return self.runner.caller(mem, r1, r2)
+
+    def set_table(self, values: Sequence[int]) -> None:
+        """The argument table that table helpers read inline (see ``Helper.table``)."""
+        self.runner.set_table(values)
 
     def execute(self, regs: list[int], entry: int = 0, *, tail_calls: int = 0) -> int:
         """Run natively with the given initial registers (r10 is set here) and return r0."""
@@ -188,8 +194,22 @@ def bind_native(
         safe=safe,
         opt_level=opt_level,
         use_cache=cache,
+        table_helpers=table_helpers(machine.helpers),
     )
     return bind_compiled(machine, native), times
+
+
+def table_helpers(helpers: HelperRegistry) -> frozenset[int]:
+    """Ids of the registry's table helpers (compiled to read the argument table inline)."""
+    return frozenset(h.id for h in helpers if h.table)
+
+
+def calls_table_helpers(machine: Interpreter) -> bool:
+    """Whether the program calls a table helper (so native runs read the argument table)."""
+    ids = table_helpers(machine.helpers)
+    return bool(ids) and any(
+        form.kind is Kind.CALL and insn.imm in ids for insn, form in zip(machine.insns, machine.forms, strict=True)
+    )
 
 
 def bind_compiled(machine: Interpreter, native: NativeCode) -> NativeRunner:

@@ -342,6 +342,7 @@ class LoweringOptions:
     stack_size: int = 512
     max_call_depth: int = 8
     safe: frozenset[int] = frozenset()
+    table_helpers: frozenset[int] = frozenset()  # helper ids answered from the argument table
 
 
 class _Function:
@@ -1002,6 +1003,9 @@ class _Function:
         A lookup first tries its call site's inline cache: when it holds the map in r1 (an
         array map the runtime library described there) and the key is on the live stack, the
         value's address is computed inline -- no call at all."""
+        if helper_id in self.p.options.table_helpers:
+            self.table_helper(pc, helper_id)
+            return
         if helper_id not in NATIVE_HELPERS:
             self.set_reg(0, self.callback(abi.CB_HELPER, pc, helper_id, self._args()))
             return
@@ -1056,6 +1060,25 @@ class _Function:
         self.set_reg(0, value)
         self.emit(f"br label %{done}")
         self.open(python)
+        self.set_reg(0, self.callback(abi.CB_HELPER, pc, helper_id, self._args()))
+        self.emit(f"br label %{done}")
+        self.open(done)
+
+    def table_helper(self, pc: int, helper_id: int) -> None:
+        """A table helper: r0 = TABLE[r1] when r1 is inside the table, else the Python helper
+        (which answers the same inside the table and reports what is wrong outside it)."""
+        index, n = self.reg(1), self.ctx_load(abi.NTABLE)
+        inside, fast, slow, done = self.t(), self.label(), self.label(), self.label()
+        self.emit(f"{inside} = icmp ult i64 {index}, {n}")
+        self.emit(f"br i1 {inside}, label %{fast}, label %{slow}, {_LIKELY}")
+        self.open(fast)
+        table, tp, ep, value = self.ctx_load(abi.TABLE), self.t(), self.t(), self.t()
+        self.emit(f"{tp} = inttoptr i64 {table} to ptr")
+        self.emit(f"{ep} = getelementptr i64, ptr {tp}, i64 {index}")
+        self.emit(f"{value} = load i64, ptr {ep}")
+        self.set_reg(0, value)
+        self.emit(f"br label %{done}")
+        self.open(slow)
         self.set_reg(0, self.callback(abi.CB_HELPER, pc, helper_id, self._args()))
         self.emit(f"br label %{done}")
         self.open(done)

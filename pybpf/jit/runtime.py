@@ -112,6 +112,7 @@ class NativeRunner:
         self._ctx_view = (ctypes.c_char * len(self.ctx)).from_buffer(self.ctx)
         self._ctx_addr = ctypes.addressof(self._ctx_view)
         self._view = memoryview(self.ctx)
+        self._ctx_words = self._view.cast("Q")
         self._run = _RUN_TYPE(native.run_address)
         self._ctx_global = ctypes.c_void_p.from_address(native.ctx_global)
         self._call = _ENTRY_TYPE(native.call_address)
@@ -129,6 +130,9 @@ class NativeRunner:
         self._fast_mem: object = _UNSET  # the region run()'s caller below is for
         self._fast_call: Callable[[], int] = _never
         self._general_mem: object = _UNSET  # the region of the last run that took the general path
+        self._arg_table = bytearray(64)  # see set_table
+        self._arg_table_addr, self._arg_table_view = _address(self._arg_table)
+        self._arg_words = memoryview(self._arg_table).cast("Q")
         self._synced_version = -1  # the memory's version the region table was built for
         self._template_buf = bytearray(_RUN.size)  # the same, at a fixed address, for batches
         self._template_addr, self._template_view = _address(self._template_buf)
@@ -247,6 +251,22 @@ class NativeRunner:
             return r0
 
         return call
+
+    def set_table(self, values: Sequence[int]) -> None:
+        """Point the context at an argument table holding ``values`` (u64 each)."""
+        n = len(values)
+        if 8 * n > len(self._arg_table):
+            self._arg_table = bytearray(8 * max(n, 2 * len(self._arg_table) // 8, 8))
+            self._arg_table_addr, self._arg_table_view = _address(self._arg_table)
+            self._arg_words = memoryview(self._arg_table).cast("Q")
+        if not isinstance(values, array) or values.typecode != "Q":
+            try:
+                values = array("Q", values)
+            except OverflowError:
+                values = array("Q", [v & M64 for v in values])
+        self._arg_words[:n] = values
+        self._ctx_words[abi.TABLE] = self._arg_table_addr
+        self._ctx_words[abi.NTABLE] = n
 
     def _template_with(self, packet: Region | None, r1: int, r2: int) -> bytes:
         """The per-run slots of a run of ``packet`` with these r1 and r2 (after :meth:`_prepare`)."""

@@ -52,7 +52,7 @@ from pybpf.isa.instruction import Instruction
 from pybpf.jit.batch import BatchContext, interpret_batch
 from pybpf.jit.cache import memory_empty, memory_get, native_code, program_key
 from pybpf.jit.compiler import CompileTimes, JitError
-from pybpf.jit.engine import NativeMachine, bind_compiled
+from pybpf.jit.engine import NativeMachine, bind_compiled, calls_table_helpers, table_helpers
 from pybpf.jit.rtlib import library_loaded, runtime_library
 from pybpf.jit.runtime import NativeRunner
 from pybpf.vm.interpreter import DEFAULT_BUDGET, MAX_CALL_DEPTH, STACK_SIZE, PseudoResolver
@@ -120,6 +120,8 @@ class TieredEngine(NativeMachine):
         self._key: str | None = None
         self._compiling: tuple[threading.Thread, dict[str, Any], bool] | None = None  # (thread, result, upgrade)
         self._ticks = 0
+        self._table: Sequence[int] = ()
+        self.uses_table = calls_table_helpers(self)
         self.native_total_ns = 0  # sampled estimate of the time spent in native runs
         self.optimised_times: CompileTimes | None = None
         self._upgrade_ns = (
@@ -170,6 +172,12 @@ class TieredEngine(NativeMachine):
             self.interpreted_insns += self.instructions_executed
             if self.interpreted_ns >= self.tier_threshold_ns and self.jit_error is None and self.runner is None:
                 self._tier_up()
+
+    def set_table(self, values: Sequence[int]) -> None:
+        """The argument table of table helpers, for whichever tier runs next."""
+        self._table = values
+        if self.runner is not None:
+            self.runner.set_table(values)
 
     def call_function(self, address: int, *args: int) -> int:
         """For helpers: a callback into the program runs in whichever tier is running the program."""
@@ -273,6 +281,7 @@ class TieredEngine(NativeMachine):
                 max_call_depth=self.max_call_depth,
                 safe=self.safe,
                 opt_level=self.opt_level,
+                table_helpers=table_helpers(self.helpers),
             )
         return self._key
 
@@ -286,7 +295,7 @@ class TieredEngine(NativeMachine):
             _baselines[self._program_key()] = self.interpreted_ns / self.interpreted_insns
         result: dict[str, Any] = {}
         insns, forms, stack_size, depth = self.insns, self.forms, self.stack_size, self.max_call_depth
-        safe, use_cache = self.safe, self.cache
+        safe, use_cache, tables = self.safe, self.cache, table_helpers(self.helpers)
         opt_level = self.opt_level if level is None else level
 
         def work() -> None:
@@ -299,6 +308,7 @@ class TieredEngine(NativeMachine):
                     safe=safe,
                     opt_level=opt_level,
                     use_cache=use_cache,
+                    table_helpers=tables,
                 )
                 runtime_library()
             except (JitError, ImportError, OSError) as exc:  # the engine keeps what it has
@@ -326,8 +336,10 @@ class TieredEngine(NativeMachine):
         if upgrade:
             if self.runner is not None and not self.jit_rejected:
                 self.runner = bind_compiled(self, native)
+                self.runner.set_table(self._table)
                 self.optimised_times = times
             return
         self.runner = bind_compiled(self, native)
+        self.runner.set_table(self._table)
         self.compile_times = times
         self.on_probation = self.interpreted_insns > 0

@@ -68,6 +68,7 @@ class ApiFunction:
     replace_only: bool = False
     doc: str = ""
     method: str = ""  # ApiBinding method (default: the name without "pb_")
+    table: bool = False  # answered from the invocation's argument table (see Helper.table)
 
 
 def _fn(
@@ -82,9 +83,12 @@ def _fn(
     permission: str | None = None,
     replace_only: bool = False,
     doc: str = "",
+    table: bool = False,
 ) -> ApiFunction:
     proto = HelperProto(hid, name, args, ret, region=region, doc=doc)
-    return ApiFunction(hid, name, c_ret, c_args, proto, permission, replace_only, doc, name.removeprefix("pb_"))
+    return ApiFunction(
+        hid, name, c_ret, c_args, proto, permission, replace_only, doc, name.removeprefix("pb_"), table
+    )
 
 
 API_BASE = 1000
@@ -96,6 +100,7 @@ API: tuple[ApiFunction, ...] = (
         "__u64 i",
         (_S,),
         doc="input i of the operation (u64; a byte input gives its length)",
+        table=True,
     ),
     _fn(
         1001, "pb_set_output", "long", "__u64 i, __u64 value", (_S, _S), replace_only=True, doc="set output i to a u64"
@@ -275,7 +280,7 @@ class ApiBinding:
             if not available(fn, bc.permissions, bc.mode):
                 continue
             func = _MAP_IMPLS[fn.id] if fn.id in _MAP_IMPLS else getattr(self, fn.method)
-            registry.add(Helper(fn.id, fn.name, func, fn.doc))
+            registry.add(Helper(fn.id, fn.name, func, fn.doc, table=fn.table))
         return registry
 
     # -- helpers ----------------------------------------------------------------------------------

@@ -15,11 +15,13 @@ cycle detection, faults) lives in :mod:`pybpf.plugins.session`.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from pybpf.isa.semantics import M64
 from pybpf.plugins.faults import PluginError
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ class Invocation:
     # Class-level defaults: a call that needs no chain sets fewer attributes.
     result = 0
     index = 0  # position in the replace chain
+    _table: array[int] | None = None
     chain: list[Attachment] = []  # noqa: RUF012 - the replace chain being run (never mutated)
 
     def __init__(
@@ -89,6 +92,19 @@ class Invocation:
         self.inputs = inputs
         self.outputs: list[Value] = [0] * len(operation.outputs)
         self.caller = caller  # the bytecode that called the operation (None: the host)
+
+    @property
+    def table(self) -> array[int]:
+        """The inputs as ``pb_get_input`` answers them (a byte input gives its length), computed
+        once per invocation: the argument table of the bytecodes it runs (``Helper.table``)."""
+        table = self._table
+        if table is None:
+            try:
+                table = array("Q", self.inputs)  # type: ignore[arg-type]  # u64 inputs (the common case), converted in C
+            except (TypeError, OverflowError):
+                table = array("Q", [len(v) if isinstance(v, (bytes, bytearray)) else v & M64 for v in self.inputs])
+            self._table = table
+        return table
 
     def input(self, name: str) -> Value:
         """An input by its declared name."""

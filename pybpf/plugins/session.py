@@ -297,6 +297,8 @@ class Session:
         plugin = att.plugin
         plugin.depth += 1
         try:
+            if engine.uses_table:
+                engine.set_table(inv.table)
             return engine.run() & M64
         except VMError as exc:
             if isinstance(exc, (PluginFaulted, HostCallbackError)):

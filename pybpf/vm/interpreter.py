@@ -104,6 +104,7 @@ class Interpreter:
         self.instructions_executed = 0
         self.tail_calls = 0
         self._count = 0
+        self.table: Sequence[int] = ()
 
     # -- running ------------------------------------------------------------------------------
     def caller(self, mem: Region | None = None, *, r1: int | None = None, r2: int | None = None) -> Callable[[], int]:
@@ -113,6 +114,15 @@ class Interpreter:
         once (the JIT's caller is its cheapest entry from Python).
         """
         return functools.partial(self.run, mem, r1=r1, r2=r2)
+
+    uses_table = False
+    """Whether runs read the argument table (:meth:`set_table`): the interpreter always calls the
+    table helpers themselves, so callers need not keep its table up to date."""
+
+    def set_table(self, values: Sequence[int]) -> None:
+        """The argument table of table helpers (``Helper.table``) for the next runs.  The
+        interpreter calls those helpers, which agree with the table, so it only keeps it."""
+        self.table = values
 
     def run(
         self, mem: bytes | bytearray | Region | None = None, *, r1: int | None = None, r2: int | None = None
