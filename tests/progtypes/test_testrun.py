@@ -32,7 +32,8 @@ def xdp_ops(ops: bpfobj.BpfObject) -> bpfobj.Program:
 def test_basic_run_and_result(xdp_ops: bpfobj.Program, frames: list[bytes]) -> None:
     r = test_run(xdp_ops, control(frames[0], op=8, arg=3))
     assert (r.retval, r.action, r.data_out, r.data_size_out) == (3, "TX", control(frames[0], op=8, arg=3), len(frames[0]))
-    assert r.ctx_out is None and r.redirect is None and r.duration > 0
+    assert r.ctx_out is None and r.redirect is None
+    assert isinstance(r.duration, int) and r.duration >= 0  # mean ns per run, as the kernel reports it
 
 
 def test_repeat_zero_means_one_and_changes_accumulate(xdp_ops: bpfobj.Program, frames: list[bytes]) -> None:
