@@ -1057,6 +1057,11 @@ class _Function:
         self.emit(f"br i1 {handled}, label %{native}, label %{python}, {_LIKELY}")
         self.open(native)
         self.emit(f"{value} = extractvalue {{i64, i1}} {res}, 0")
+        self.answered(value, python, pc, helper_id, done)
+
+    def answered(self, value: str, python: str, pc: int, helper_id: int, done: str) -> None:
+        """End of a helper's native path: r0 = ``value``; then the ``python`` block, where the
+        helper itself runs when native code could not answer; both meet at ``done``."""
         self.set_reg(0, value)
         self.emit(f"br label %{done}")
         self.open(python)
@@ -1076,12 +1081,7 @@ class _Function:
         self.emit(f"{tp} = inttoptr i64 {table} to ptr")
         self.emit(f"{ep} = getelementptr i64, ptr {tp}, i64 {index}")
         self.emit(f"{value} = load i64, ptr {ep}")
-        self.set_reg(0, value)
-        self.emit(f"br label %{done}")
-        self.open(slow)
-        self.set_reg(0, self.callback(abi.CB_HELPER, pc, helper_id, self._args()))
-        self.emit(f"br label %{done}")
-        self.open(done)
+        self.answered(value, slow, pc, helper_id, done)
 
     def callback(self, kind: int, pc: int, a: int | str, args: list[str]) -> str:
         """Call into Python.

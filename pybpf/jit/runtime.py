@@ -81,6 +81,13 @@ _HELPER_ID_LIMIT = 1 << 31  # callx: below this a register value is a helper id 
 _UNSET = object()
 
 
+def _arguments(region: Region | None, r1: int | None, r2: int | None) -> tuple[int, int]:
+    """r1 and r2 of a run of ``region``: its address (0 when empty) and length, unless given."""
+    a1 = region.base if region is not None and region.size else 0
+    a2 = region.size if region is not None else 0
+    return (a1 if r1 is None else r1 & M64), (a2 if r2 is None else r2 & M64)
+
+
 def _never() -> int:  # pragma: no cover - placeholder until run() makes its first caller
     raise AssertionError("no caller yet")
 
@@ -219,10 +226,7 @@ class NativeRunner:
 
         def general() -> int:
             r0 = self._run_general(mem, r1, r2)
-            a1 = mem.base if mem is not None and mem.size else 0
-            a2 = mem.size if mem is not None else 0
-            state[:] = [self._template_with(mem, a1 if r1 is None else r1 & M64, a2 if r2 is None else r2 & M64),
-                        self._template_budget]
+            state[:] = [self._template_with(mem, *_arguments(mem, r1, r2)), self._template_budget]
             return r0
 
         def call() -> int:
@@ -296,15 +300,7 @@ class NativeRunner:
                 temporary = True
         try:
             m.packet = region
-            a1 = a2 = 0
-            if region is not None:
-                a1 = region.base if region.size else 0
-                a2 = region.size
-            if r1 is not None:
-                a1 = r1 & M64
-            if r2 is not None:
-                a2 = r2 & M64
-            return self._enter(a1, a2, region)
+            return self._enter(*_arguments(region, r1, r2), region)
         finally:
             if temporary:
                 assert region is not None
