@@ -12,24 +12,22 @@ controller, so on this deterministic link the ratio is 1).  Numbers are printed,
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quic_link import add_link_arguments, link_from
 
 from pybpf.hosts.quic.controllers import controller_endpoint
 from pybpf.hosts.quic.harness import Endpoint, TransferResult, run_transfer
-from pybpf.hosts.quic.link import LinkConfig
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--size", type=float, default=10.0, help="megabytes (default 10)")
-    parser.add_argument("--bandwidth", type=float, default=20.0, help="Mbit/s (default 20)")
-    parser.add_argument("--delay", type=float, default=20.0, help="one-way delay in ms (default 20)")
-    parser.add_argument("--loss", type=float, default=0.005, help="loss rate (default 0.005)")
-    parser.add_argument("--seed", type=int, default=1)
+    add_link_arguments(parser)
     args = parser.parse_args()
-    link = LinkConfig(bandwidth_bps=round(args.bandwidth * 1e6), delay_us=round(args.delay * 1000),
-                      loss=args.loss, seed=args.seed)
-    size = round(args.size * 1e6)
+    link, size = link_from(args)
     runs: list[tuple[str, Endpoint]] = [
         ("aioquic reno (plain QuicConnection)", Endpoint(None, "reno")),
         ("aioquic reno through the anchors", controller_endpoint("reno")),

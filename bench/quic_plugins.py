@@ -16,13 +16,17 @@ results.  Numbers are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quic_link import add_link_arguments, link_from
 
 from pybpf.hosts.quic.app import set_priorities, set_quantum
 from pybpf.hosts.quic.harness import Endpoint, Transfer, TransferResult
-from pybpf.hosts.quic.link import LinkConfig
 from pybpf.hosts.quic.messages import MessageChannel
 from pybpf.hosts.quic.plugin_host import EbpfDispatcher, bundled
 
@@ -40,19 +44,13 @@ class Setup:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--size", type=float, default=10.0, help="megabytes (default 10)")
-    parser.add_argument("--bandwidth", type=float, default=20.0, help="Mbit/s (default 20)")
-    parser.add_argument("--delay", type=float, default=20.0, help="one-way delay in ms (default 20)")
-    parser.add_argument("--loss", type=float, default=0.005, help="loss rate (default 0.005)")
-    parser.add_argument("--seed", type=int, default=1)
+    add_link_arguments(parser)
     parser.add_argument("--engine", choices=("jit", "interp", "auto"), default="jit")
     parser.add_argument("--streams", type=int, default=4, help="streams for the scheduler runs (default 4)")
     parser.add_argument("--messages", type=int, default=100, help="messages for the extension runs (default 100)")
     parser.add_argument("--every", type=float, default=50.0, help="ms between two messages (default 50)")
     args = parser.parse_args()
-    link = LinkConfig(bandwidth_bps=round(args.bandwidth * 1e6), delay_us=round(args.delay * 1000),
-                      loss=args.loss, seed=args.seed)
-    size = round(args.size * 1e6)
+    link, size = link_from(args)
     share, extra = divmod(size, args.streams)
     sizes = [share + (1 if i < extra else 0) for i in range(args.streams)]
     payloads = [f"message {i:04d} ".encode() * 4 for i in range(args.messages)]
