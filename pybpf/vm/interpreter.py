@@ -104,7 +104,6 @@ class Interpreter:
         self.instructions_executed = 0
         self.tail_calls = 0
         self._count = 0
-        self.table: Sequence[int] = ()
 
     # -- running ------------------------------------------------------------------------------
     def caller(self, mem: Region | None = None, *, r1: int | None = None, r2: int | None = None) -> Callable[[], int]:
@@ -121,8 +120,7 @@ class Interpreter:
 
     def set_table(self, values: Sequence[int]) -> None:
         """The argument table of table helpers (``Helper.table``) for the next runs.  The
-        interpreter calls those helpers, which agree with the table, so it only keeps it."""
-        self.table = values
+        interpreter calls those helpers, which agree with the table, so it needs none."""
 
     def run(
         self, mem: bytes | bytearray | Region | None = None, *, r1: int | None = None, r2: int | None = None
