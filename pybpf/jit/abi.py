@@ -83,6 +83,9 @@ SITE_WORDS = 4
 # number of u64 entries, set by the engine's set_table (0 entries: every call goes to Python).
 TABLE = 65
 NTABLE = 66
+# i1 (ctx, addr, size, write): does [addr, addr + size) lie in one region with that permission
+# (the guard of a versioned loop, see pybpf.jit.loops; records nothing)
+PROBE_FN = 67
 CTX_SLOTS = 72
 
 # Region table entry: live start address, live end address (exclusive), permission flags.
@@ -176,4 +179,5 @@ CALL_SYMBOL = "pybpf_call"  # i64 (ptr ctx): run function ctx[CALL_ENTRY] on the
 # Runtime library symbols:
 BATCH_SYMBOL = "pybpf_batch"  # i64 (ptr ctx, ptr batch): run items from BATCH_NEXT; 0 = all done
 LOOKUP_SYMBOL = "pybpf_lookup"
+PROBE_SYMBOL = "pybpf_probe"
 MAP_SYMBOLS = ("pybpf_map_lookup", "pybpf_map_update", "pybpf_map_delete")

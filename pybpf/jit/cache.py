@@ -46,7 +46,7 @@ def _source_hash() -> bytes:
     """Hash of the sources that decide the generated code (read as files: importing the lowering
     is not needed to look a program up)."""
     h = hashlib.sha256()
-    for name in ("lower.py", "abi.py", "maps.py", "batch.py", "rtlib.py", "compiler.py"):
+    for name in ("lower.py", "loops.py", "abi.py", "maps.py", "batch.py", "rtlib.py", "compiler.py"):
         h.update(Path(__file__).with_name(name).read_bytes())
     return h.digest()
 

@@ -62,6 +62,14 @@ pair of phis per check and join point, checks were more than half of LLVM's work
 memory-heavy programs.  (A frame under 8 bytes cannot seed the cache; every access then goes
 through the lookup.)
 
+Versioned loops
+---------------
+A simple counted loop (:mod:`pybpf.jit.loops`: a counter stepping by one towards a bound,
+pointers stepping by constants, no calls) is emitted twice.  Edges entering it from outside go
+to a guard that bounds its iterations, probes every range its accesses will take and checks the
+budget for all of them; when all of that holds it runs a fast copy without those checks and
+without the budget test at its head, else the checked copy above.  Both copies count alike.
+
 Stack
 -----
 Each run starts with a zeroed stack, as in the interpreter.  Instead of clearing the whole stack
@@ -105,6 +113,7 @@ from pybpf.isa.instruction import Instruction, branch_target, is_function_addres
 from pybpf.isa.opcodes import Form, Kind
 from pybpf.jit import abi
 from pybpf.jit.compiler import JitError
+from pybpf.jit.loops import MASK, MIN_TRIPS, Affine, CountedLoop, counted_loops
 from pybpf.jit.maps import NATIVE_HELPERS
 from pybpf.vm.codegen import block_leaders, function_entries, instruction_starts
 
@@ -132,6 +141,13 @@ _WRITES = frozenset({Kind.STORE_IMM, Kind.STORE_REG, Kind.ATOMIC})
 _LIKELY = "!prof !0"  # branch weights: the true edge is the hot one
 _UNLIKELY = "!prof !1"
 _MIN_CACHED_SPAN = 8  # the largest access: cached regions are at least this big
+# Inclusive loop conditions: the bound at which "x <= b" never fails, and the strict form it becomes.
+_INCLUSIVE = {
+    "ule": (-1, "ult"),
+    "sle": ((1 << 63) - 1, "slt"),
+    "uge": (0, "ugt"),
+    "sge": (-(1 << 63), "sgt"),
+}
 
 
 def _signed(value: int, bits: int) -> int:
@@ -359,6 +375,9 @@ class _Function:
         self.heads: frozenset[int] = frozenset()
         self.arms: frozenset[int] = frozenset()
         self.slot_ptrs: dict[int, str] = {}
+        self.loops: dict[int, CountedLoop] = {}  # versioned loops by head (see pybpf.jit.loops)
+        self.variant: int | None = None  # the head of the loop whose fast copy is being emitted
+        self.current = -1  # leader of the block being emitted
         self.promoted = False  # the frame is an alloca (see "Stack")
         self.frame_writes = False
         self.low_write = 0
@@ -468,8 +487,19 @@ class _Function:
     def goto(self, index: int) -> str:
         if index < self.p.n:
             self.toward((index,))
-            return f"br label %b{index}"
+            return f"br label %{self.dest(index)}"
         return f"br label %{self.ranoff()}"
+
+    def dest(self, target: int) -> str:
+        """The label of block ``target`` seen from the block being emitted: inside a fast loop
+        copy its own blocks are the fast ones, and entering a versioned loop from outside goes
+        through its guard."""
+        if self.variant is not None and target in self.loops[self.variant].body:
+            return f"v{target}"
+        loop = self.loops.get(target)
+        if loop is not None and self.current not in loop.body:
+            return f"g{target}"
+        return f"b{target}"
 
     def toward(self, targets: Sequence[int]) -> None:
         """Before a branch: when a target is a checkpoint, fold the blocks' count into the
@@ -491,6 +521,7 @@ class _Function:
         self.marks, self.heads = checkpoints(p.blocks, p.forms, self.entry, leaders, p.n)
         self.arms = skip_arms(p.blocks, leaders, self.entry, self.marks, p.n)
         self.pending: list[str] = []
+        members = [i for b in leaders for i in p.blocks[b].insns]
         self.out.append(f"define internal i64 @f{self.entry}(ptr %ctx, ptr %io, i64 %r10) nounwind {{")
         self.open("entry")
         slots_at = len(self.out)  # the context slot addresses go here (see slot())
@@ -500,7 +531,6 @@ class _Function:
             self.emit(f"%{name} = alloca i64")
         self.emit("%cio = alloca [10 x i64]")
         self.emit("%fp = inttoptr i64 %r10 to ptr")
-        members = [i for b in leaders for i in p.blocks[b].insns]
         use = frame_use(p.insns, p.forms, members, self.frame) if self.frame > 0 else None
         self.promoted = use is not None
         if use is not None:
@@ -523,6 +553,7 @@ class _Function:
         # is at most 2**63, so budget + 1 does not wrap), so that the test in the loop is one
         # compare against a value computed once.
         self.emit("%budget1 = add i64 %budget, 1")
+        self.emit("%budget128 = zext i64 %budget to i128")
         for leader in sorted(self.heads):
             self.emit(f"%limit{leader} = call i64 @llvm.usub.sat.i64(i64 %budget1, i64 {self.marks[leader]})")
         self.emit(f"%sbase = load i64, ptr {self.slot(abi.STACK_BASE)}")
@@ -544,8 +575,16 @@ class _Function:
             self.lower_dirty()
         self.reset_caches()
         self.emit(f"br label %b{self.entry}")
+        unchecked = frozenset(i for i in members if self.statically_safe(i))
+        self.loops = counted_loops(p.blocks, p.insns, p.forms, leaders, self.marks, self.heads, p.n, self.entry, unchecked)
         for leader in leaders:
             self.block(p.blocks[leader])
+        for head, loop in self.loops.items():
+            self.guard(loop)
+            self.variant = head
+            for leader in sorted(loop.body):
+                self.block(p.blocks[leader])
+            self.variant = None
         self.tail()
         self.out.append("}")
         self.out[slots_at:slots_at] = [
@@ -577,9 +616,12 @@ class _Function:
             self.fail(abi.STATUS_RAN_OFF, self.p.n - 1)
 
     def block(self, block: Block) -> None:
-        self.open(f"b{block.leader}")
+        self.current = block.leader
+        self.open(("b" if self.variant is None else "v") + str(block.leader))
         lookahead = self.marks.get(block.leader)
-        if lookahead is not None:
+        if lookahead is not None and self.variant is not None:  # the guard made the budget sure
+            self.set_count(self.count())
+        elif lookahead is not None:
             c = self.count()
             self.set_count(c)
             over = self.t()
@@ -617,6 +659,94 @@ class _Function:
         self.ctx_store(abi.FAULT_PC, leader)
         self.write_back()
         self.emit("ret i64 1")
+
+    # -- versioned loops (pybpf.jit.loops) ----------------------------------------------------------
+    def affine(self, value: Affine) -> str:
+        """``value`` over the registers as they are now."""
+        total = str(_signed(value.const, 64))
+        for r, c in value.terms:
+            term = self.reg(r)
+            if c != 1:
+                scaled = self.t()
+                self.emit(f"{scaled} = mul i64 {term}, {_signed(c, 64)}")
+                term = scaled
+            acc = self.t()
+            self.emit(f"{acc} = add i64 {total}, {term}")
+            total = acc
+        return total
+
+    def guard(self, loop: CountedLoop) -> None:
+        """The entry of a versioned loop: its fast copy when the iterations are bounded, the
+        budget covers them all and every covered range is in one region; else the checked copy.
+        Entered with the count folded (the head is a checkpoint)."""
+        head, slow = loop.head, f"b{loop.head}"
+
+        def unless(bad: str) -> None:
+            go = self.label()
+            self.emit(f"br i1 {bad}, label %{slow}, label %{go}")
+            self.open(go)
+
+        self.open(f"g{head}")
+        x0, bound, cond = self.affine(loop.counter), self.affine(loop.bound), loop.condition
+        if cond in _INCLUSIVE:  # x <= b is x < b + 1 unless b + 1 wraps (then the loop may not end)
+            edge, strict = _INCLUSIVE[cond]
+            at_edge, moved = self.t(), self.t()
+            self.emit(f"{at_edge} = icmp eq i64 {bound}, {edge}")
+            unless(at_edge)
+            self.emit(f"{moved} = add i64 {bound}, {1 if strict in ('ult', 'slt') else -1}")
+            bound, cond = moved, strict
+        # trips: how many times the loop goes back to its head at most (k runs over [0, trips])
+        trips = self.t()
+        ahead, behind = (bound, x0) if loop.counter_step == 1 else (x0, bound)
+        if cond == "ne":
+            self.emit(f"{trips} = sub i64 {ahead}, {behind}")
+        elif cond in ("ult", "ugt"):
+            self.emit(f"{trips} = call i64 @llvm.usub.sat.i64(i64 {ahead}, i64 {behind})")
+        else:  # slt / sgt: the signed distance when the counter has not passed the bound yet
+            before, gap = self.t(), self.t()
+            self.emit(f"{before} = icmp slt i64 {behind}, {ahead}")
+            self.emit(f"{gap} = sub i64 {ahead}, {behind}")
+            self.emit(f"{trips} = select i1 {before}, i64 {gap}, i64 0")
+        few = self.t()
+        self.emit(f"{few} = icmp ult i64 {trips}, {MIN_TRIPS}")
+        unless(few)
+        wide, iters, need, start, total, over = (self.t() for _ in range(6))
+        self.emit(f"{wide} = zext i64 {trips} to i128")
+        self.emit(f"{iters} = add i128 {wide}, 1")
+        self.emit(f"{need} = mul i128 {iters}, {self.marks[head]}")
+        self.emit(f"{start} = zext i64 {self.count()} to i128")
+        self.emit(f"{total} = add i128 {start}, {need}")
+        self.emit(f"{over} = icmp ugt i128 {total}, %budget128")
+        unless(over)
+        probe = self.t()
+        if loop.spans:
+            self.emit(f"{probe} = load ptr, ptr {self.slot(abi.PROBE_FN)}")
+        for span in loop.spans:
+            a, first, reach, lo, hi, low_bad, high_bad, bad = (self.t() for _ in range(8))
+            self.emit(f"{a} = add i64 {self.affine(span.base)}, {span.low}")
+            self.emit(f"{first} = zext i64 {a} to i128")
+            self.emit(f"{reach} = mul i128 {wide}, {abs(span.step)}")
+            if span.step >= 0:
+                self.emit(f"{lo} = add i128 {first}, 0")
+                end = self.t()
+                self.emit(f"{end} = add i128 {first}, {reach}")
+            else:
+                self.emit(f"{lo} = sub i128 {first}, {reach}")
+                end = first
+            self.emit(f"{hi} = add i128 {end}, {span.high - span.low}")
+            self.emit(f"{low_bad} = icmp slt i128 {lo}, 0")
+            self.emit(f"{high_bad} = icmp ugt i128 {hi}, {MASK}")
+            self.emit(f"{bad} = or i1 {low_bad}, {high_bad}")
+            unless(bad)
+            lo64, size, found, missing = self.t(), self.t(), self.t(), self.t()
+            self.emit(f"{lo64} = trunc i128 {lo} to i64")
+            span_size = self.t()
+            self.emit(f"{span_size} = sub i128 {hi}, {lo}")
+            self.emit(f"{size} = trunc i128 {span_size} to i64")
+            self.emit(f"{found} = call i1 {probe}(ptr %ctx, i64 {lo64}, i64 {size}, i64 {int(span.write)})")
+            self.emit(f"{missing} = xor i1 {found}, true")
+            unless(missing)
+        self.emit(f"br label %v{head}")
 
     # -- instructions -----------------------------------------------------------------------------
     def insn(self, i: int) -> None:
@@ -766,7 +896,7 @@ class _Function:
         else:
             self.emit(f"{c} = icmp {_PREDICATES[form.op]} {ty} {a}, {b}")
         nxt = i + 1
-        fall = f"%b{nxt}" if nxt < self.p.n else f"%{self.ranoff()}"
+        fall = f"%{self.dest(nxt)}" if nxt < self.p.n else f"%{self.ranoff()}"
         if nxt in self.arms:  # count the skippable arm here: acc += c ? 0 : len(arm), no select chain
             skipped, arm = self.t(), self.t()
             self.emit(f"{skipped} = xor i1 {c}, true")
@@ -778,7 +908,7 @@ class _Function:
                 arm = scaled
             self.add_count(arm)
         self.toward((target, nxt))
-        self.emit(f"br i1 {c}, label %b{target}, label {fall}")
+        self.emit(f"br i1 {c}, label %{self.dest(target)}, label {fall}")
 
     # -- memory -----------------------------------------------------------------------------------
     def address(self, base: int, off: int) -> str:
@@ -790,7 +920,8 @@ class _Function:
         return a
 
     def proven(self, i: int, base: int, off: int, size: int) -> bool:
-        """No run-time check: a verifier proved it, or it is r10-relative inside the frame.
+        """No run-time check: a verifier proved it, it is r10-relative inside the frame, or it
+        is in the fast copy of a versioned loop whose guard probed every address it takes.
 
         r10 is read-only and points one past the current frame, so ``[r10 + off, +size)`` with
         ``-stack_size <= off`` and ``off + size <= 0`` is inside the frame (the interpreter
@@ -798,7 +929,17 @@ class _Function:
         """
         if i in self.p.options.safe:
             return True
+        if self.variant is not None and i in self.loops[self.variant].covered:
+            return True
         return base == FRAME_POINTER and -self.frame <= off and off + size <= 0
+
+    def statically_safe(self, i: int) -> bool:
+        """Memory access ``i`` needs no check anywhere (what a loop's guard need not probe)."""
+        insn, form = self.p.insns[i], self.p.forms[i]
+        if form.kind not in _MEMORY:
+            return False
+        base = insn.src if form.kind in (Kind.LOAD, Kind.LOADSX) else insn.dst
+        return self.proven(i, base, insn.off, form.width)
 
     def check(self, addr: str, size: int, write: bool, pc: int) -> None:
         """Inline range check against the cached region, the runtime library's lookup on a miss

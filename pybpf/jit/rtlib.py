@@ -40,6 +40,7 @@ def ir() -> str:
             "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)",
             "",
             *lookup_function(),
+            *probe_function(),
             *ir_functions(),
             *batch_function(),
             *capture_functions(),
@@ -53,14 +54,38 @@ def lookup_function() -> list[str]:
     Returns true after caching its live bounds for the next checks of that kind (regions of at
     least 8 bytes: see "Memory checks" in :mod:`pybpf.jit.lower`), or false after recording the
     fault and the instruction count ``count`` in the context (so the caller only returns).  The
-    stack (whose live part moves with calls) is checked first, then the region table.  A write to the stack lowers ``DIRTY_LO`` to the live part's bottom (a
-    pointer to the stack was passed around).  ``preserve_mostcc``: the callers' registers survive
-    the call, so a miss path costs the hot path no spills.
+    stack (whose live part moves with calls) is checked first, then the region table.  A write
+    to the stack lowers ``DIRTY_LO`` to the live part's bottom (a pointer to the stack was passed
+    around).  ``preserve_mostcc``: the callers' registers survive the call, so a miss path costs
+    the hot path no spills.
     """
+    return _region_search(probe=False)
+
+
+def probe_function() -> list[str]:
+    """Whether ``[addr, addr + size)`` (any size) lies in one region with the needed permission.
+
+    The guard of a versioned loop (:mod:`pybpf.jit.loops`) asks this once for every range its
+    fast copy will access unchecked.  Unlike the lookup it records nothing when the answer is
+    no -- the loop then runs its checked copy, which faults where the interpreter would -- and
+    it leaves the region caches alone.  A write range on the stack lowers ``DIRTY_LO`` as the
+    lookup does, since the fast copy's stores will not pass through the lookup.
+    """
+    return _region_search(probe=True)
+
+
+def _region_search(probe: bool) -> list[str]:
+    """The lookup (``probe=False``) or the probe: one search, two ways to answer."""
     s = abi
-    return [
-        f"define preserve_mostcc i1 @{s.LOOKUP_SYMBOL}(ptr %ctx, i64 %addr, i64 %size, i64 %write,"
-        " i64 %pc, i64 %count) noinline nounwind {",
+    if probe:
+        head = f"define i1 @{s.PROBE_SYMBOL}(ptr %ctx, i64 %addr, i64 %size, i64 %write) noinline nounwind {{"
+    else:
+        head = (
+            f"define preserve_mostcc i1 @{s.LOOKUP_SYMBOL}(ptr %ctx, i64 %addr, i64 %size, i64 %write,"
+            " i64 %pc, i64 %count) noinline nounwind {"
+        )
+    lines = [
+        head,
         "entry:",
         f"  %plo = getelementptr i64, ptr %ctx, i64 {s.STACK_LO}",
         "  %slo = load i64, ptr %plo",
@@ -69,7 +94,9 @@ def lookup_function() -> list[str]:
         "  %slim = sub i64 %shi, %size",
         "  %s1 = icmp uge i64 %addr, %slo",
         "  %s2 = icmp ule i64 %addr, %slim",
-        "  %sin = and i1 %s1, %s2",
+        "  %s3 = icmp uge i64 %shi, %size",
+        "  %s12 = and i1 %s1, %s2",
+        "  %sin = and i1 %s12, %s3",
         "  br i1 %sin, label %stack, label %scan",
         "stack:",
         f"  %pd = getelementptr i64, ptr %ctx, i64 {s.DIRTY_LO}",
@@ -117,6 +144,11 @@ def lookup_function() -> list[str]:
         "good:",
         "  br label %cache",
         "cache:",
+    ]
+    if probe:
+        return [*lines, "  ret i1 true", "fail:", "  ret i1 false", "}", ""]
+    return [
+        *lines,
         "  %lo = phi i64 [%slo, %stack], [%start, %good]",
         "  %hi = phi i64 [%shi, %stack], [%end, %good]",
         "  %span = sub i64 %hi, %lo",
@@ -165,10 +197,10 @@ class RuntimeLibrary:
         from pybpf.jit.capture import PCAP_SYMBOL, PCAPNG_SYMBOL
         from pybpf.jit.compiler import load_object
 
-        names = [abi.LOOKUP_SYMBOL, *abi.MAP_SYMBOLS, abi.BATCH_SYMBOL, PCAP_SYMBOL, PCAPNG_SYMBOL]
+        names = [abi.LOOKUP_SYMBOL, *abi.MAP_SYMBOLS, abi.BATCH_SYMBOL, PCAP_SYMBOL, PCAPNG_SYMBOL, abi.PROBE_SYMBOL]
         self._engine, addresses = load_object(obj, names)
         self.lookup, self.map_lookup, self.map_update, self.map_delete, self.batch = addresses[:5]
-        self.index_pcap, self.index_pcapng = addresses[5:]
+        self.index_pcap, self.index_pcapng, self.probe = addresses[5:]
 
     def slots(self) -> list[tuple[int, int]]:
         """(context slot, address) pairs a runner writes into its context."""
@@ -177,6 +209,7 @@ class RuntimeLibrary:
             (abi.MAP_LOOKUP_FN, self.map_lookup),
             (abi.MAP_UPDATE_FN, self.map_update),
             (abi.MAP_DELETE_FN, self.map_delete),
+            (abi.PROBE_FN, self.probe),
         ]
 
 

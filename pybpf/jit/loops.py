@@ -1,0 +1,419 @@
+"""Loop versioning: simple counted loops run without memory checks or budget tests when a guard
+at their entry proves neither can fail.
+
+Why: a program the verifier has not proven safe is checked at every memory access (one compare
+and branch against the region cache, plus two loads of the cache) and tests the budget at every
+loop head.  In a byte loop such as ``strcmp`` that is more work than the loop's own, and LLVM
+cannot hoist any of it: the check's miss path calls the runtime library, which may change
+everything the checks read.  But for the loops that dominate such programs -- a counter stepping
+by one towards a bound, pointers stepping by constants -- the addresses every iteration will use
+and the number of iterations are known when the loop is entered.  So a loop of that shape is
+emitted twice: the checked copy, exactly as before, and a fast copy without the checks of the
+accesses the guard covers and without the budget test at its head.  The guard, run once on each
+entry into the loop, computes an upper bound ``K`` on the iterations, asks the runtime library
+(``pybpf_probe``) whether each range the fast copy touches lies in one region with the right
+permission over all of them, and whether the budget suffices for ``K + 1`` longest iterations.
+If anything fails (or the loop is too short to pay for the guard) the checked copy runs, and it
+faults or hands over to the interpreter exactly where the interpreter would: the guard never
+decides an outcome, it only chooses between two copies that agree whenever the guard passes.
+The count is kept identically in both copies, so ``instructions_executed`` is exact.
+
+The shape (all of it checked here, at compile time):
+
+* a loop head ``H`` of the budget analysis (:func:`pybpf.jit.lower.checkpoints`), entered only
+  through ``H``, containing no other checkpoint (no inner loop, no call of any kind) and only
+  ALU, byte-swap, jump, load, store and 64-bit constant instructions;
+* exactly one block ``L`` (the latch) jumps back to ``H``, with a 64-bit compare;
+* symbolic execution of one iteration, in terms of the registers at ``H`` (affine forms
+  ``sum(c_j * r_j) + d``; copies, additions and subtractions of registers and constants, and
+  multiplications and left shifts by constants, are followed, anything else is "unknown"), gives
+  the registers at the back edge: a register that comes back as itself plus ``s`` steps by ``s``
+  per iteration (``s = 0``: it is invariant);
+* at ``L``, one operand of the compare steps by +1 or -1 and the other is invariant, and the
+  loop goes on while ``x <op> bound`` for an ``op`` under which the count of further iterations
+  has a closed form (``!=``, and the orderings that the step approaches).
+
+Iteration ``k`` (``k = 0`` on entry) then sees every stepping register at ``r(0) + k * s``; an
+access whose address is affine in such registers has address ``A + k * S`` with ``A`` computable
+at the guard and ``S`` a constant, and ``K`` bounds ``k``.  Accesses with the same form, step and
+direction whose offsets are near each other share one probed range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pybpf.isa.instruction import Instruction, lddw_value
+from pybpf.isa.opcodes import Form, Kind
+
+MASK = (1 << 64) - 1
+MIN_TRIPS = 16  # fewer iterations than this do not pay for the guard's probes
+_GROUP_GAP = 4096  # accesses further apart than this get ranges of their own
+_MAX_STEP = 1 << 32
+
+_ALLOWED = frozenset({Kind.ALU, Kind.END, Kind.JUMP, Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG})
+_ACCESSES = frozenset({Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG})
+_PREDICATES = {
+    "jeq": "eq",
+    "jne": "ne",
+    "jgt": "ugt",
+    "jge": "uge",
+    "jlt": "ult",
+    "jle": "ule",
+    "jsgt": "sgt",
+    "jsge": "sge",
+    "jslt": "slt",
+    "jsle": "sle",
+}
+_SWAPPED = {
+    "eq": "eq",
+    "ne": "ne",
+    "ugt": "ult",
+    "uge": "ule",
+    "ult": "ugt",
+    "ule": "uge",
+    "sgt": "slt",
+    "sge": "sle",
+    "slt": "sgt",
+    "sle": "sge",
+}
+_NEGATED = {
+    "eq": "ne",
+    "ne": "eq",
+    "ugt": "ule",
+    "uge": "ult",
+    "ult": "uge",
+    "ule": "ugt",
+    "sgt": "sle",
+    "sge": "slt",
+    "slt": "sge",
+    "sle": "sgt",
+}
+# Continue-conditions with a closed-form iteration count, by the counter's step.
+_COUNTABLE = {1: frozenset({"ne", "ult", "ule", "slt", "sle"}), -1: frozenset({"ne", "ugt", "uge", "sgt", "sge"})}
+
+
+class BlockShape(Protocol):
+    """What the analysis reads of a basic block (:class:`pybpf.jit.lower.Block`)."""
+
+    @property
+    def insns(self) -> tuple[int, ...]: ...
+
+    @property
+    def successors(self) -> tuple[int, ...]: ...
+
+
+@dataclass(frozen=True)
+class Affine:
+    """``sum(c * r for r, c in terms) + const`` modulo 2**64, over the registers at the loop head."""
+
+    terms: tuple[tuple[int, int], ...]  # (register, coefficient), sorted, coefficients non-zero
+    const: int
+
+    @staticmethod
+    def register(r: int) -> Affine:
+        return Affine(((r, 1),), 0)
+
+    @staticmethod
+    def constant(value: int) -> Affine:
+        return Affine((), value & MASK)
+
+    def plus(self, other: Affine, sign: int = 1) -> Affine:
+        terms = dict(self.terms)
+        for r, c in other.terms:
+            terms[r] = (terms.get(r, 0) + sign * c) & MASK
+        return Affine(tuple(sorted((r, c) for r, c in terms.items() if c)), (self.const + sign * other.const) & MASK)
+
+    def times(self, factor: int) -> Affine:
+        terms = tuple((r, (c * factor) & MASK) for r, c in self.terms if (c * factor) & MASK)
+        return Affine(terms, (self.const * factor) & MASK)
+
+    def step(self, steps: dict[int, int]) -> int | None:
+        """Change per iteration (mod 2**64), or None when a term's register does not step."""
+        total = 0
+        for r, c in self.terms:
+            s = steps.get(r)
+            if s is None:
+                return None
+            total += c * s
+        return total & MASK
+
+
+@dataclass(frozen=True)
+class Span:
+    """Bytes ``[A + k*step + low, A + k*step + high)`` for every iteration ``k`` in ``[0, K]``,
+    where ``A`` is ``base`` evaluated on entry."""
+
+    base: Affine
+    step: int  # signed
+    low: int
+    high: int
+    write: bool
+
+
+@dataclass(frozen=True)
+class CountedLoop:
+    """A loop the lowering emits twice (see the module docstring)."""
+
+    head: int
+    body: frozenset[int]  # leaders, the head included
+    counter: Affine  # the stepping operand of the latch's compare, at the latch of iteration 0
+    counter_step: int  # +1 or -1
+    bound: Affine  # the invariant operand
+    condition: str  # the loop goes on while ``counter <condition> bound`` (an LLVM predicate)
+    spans: tuple[Span, ...]
+    covered: frozenset[int]  # instructions whose memory check the guard's probes cover
+
+
+def _signed64(value: int) -> int:
+    return value - (1 << 64) if value & (1 << 63) else value
+
+
+def counted_loops(
+    blocks: Mapping[int, BlockShape],
+    insns: Sequence[Instruction],
+    forms: Sequence[Form],
+    leaders: Sequence[int],
+    marks: dict[int, int],
+    heads: frozenset[int],
+    n: int,
+    entry: int,
+    unchecked: frozenset[int] = frozenset(),
+) -> dict[int, CountedLoop]:
+    """The loops of the function entered at ``entry`` that have the shape of the module
+    docstring, by head.
+
+    ``unchecked`` lists accesses that
+    need no check anyway (proven by a verifier, or r10-relative inside the frame).
+    """
+    preds: dict[int, list[int]] = {b: [] for b in leaders}
+    for b in leaders:
+        for s in blocks[b].successors:
+            if s < n and s in preds:
+                preds[s].append(b)
+    found = {}
+    for head in sorted(heads):
+        loop = _analyse(head, entry, blocks, preds, insns, forms, marks, n, unchecked)
+        if loop is not None:
+            found[head] = loop
+    return found
+
+
+def _analyse(
+    head: int,
+    entry: int,
+    blocks: Mapping[int, BlockShape],
+    preds: dict[int, list[int]],
+    insns: Sequence[Instruction],
+    forms: Sequence[Form],
+    marks: dict[int, int],
+    n: int,
+    unchecked: frozenset[int],
+) -> CountedLoop | None:
+    def succ(b: int) -> list[int]:
+        return [s for s in blocks[b].successors if s < n]
+
+    # The natural loop: the head dominates a block exactly when the block cannot be reached
+    # from the entry without passing the head; latches are the head's dominated predecessors.
+    outside: set[int] = set()
+    work = [entry] if entry != head else []
+    while work:
+        b = work.pop()
+        if b not in outside:
+            outside.add(b)
+            work.extend(s for s in succ(b) if s != head)
+    latches = [p for p in preds[head] if p not in outside]
+    if len(latches) != 1:
+        return None
+    latch = latches[0]
+    body = {head}
+    work = [latch]
+    while work:
+        b = work.pop()
+        if b not in body:
+            body.add(b)
+            work.extend(preds[b])
+    if body & outside:
+        return None  # not a natural loop (entered other than through its head)
+    for b in body:
+        if b != head and (b in marks or any(p not in body for p in preds[b])):
+            return None  # an inner checkpoint (loop or call) or a side entry
+        for i in blocks[b].insns:
+            form = forms[i]
+            if form.kind not in _ALLOWED and not (form.kind is Kind.LDDW and form.op == "imm64"):
+                return None
+    for i in blocks[head].insns:
+        form = forms[i]
+        if form.kind not in _ALLOWED and not (form.kind is Kind.LDDW and form.op == "imm64"):
+            return None
+    last = blocks[latch].insns[-1]
+    jump, jform = insns[last], forms[last]
+    if jform.kind is not Kind.JUMP or jform.width != 64 or jform.op not in _PREDICATES:
+        return None
+    target, fall = blocks[latch].successors
+    if target == fall:
+        return None
+
+    # One iteration, symbolically, in topological order of the body without the back edge.
+    order = _topological(head, body, succ)
+    if order is None:
+        return None
+    start = {r: Affine.register(r) for r in range(11)}
+    state_in: dict[int, dict[int, Affine | None]] = {head: dict(start)}
+    addresses: dict[int, tuple[Affine | None, int, bool]] = {}  # access -> (address, size, write)
+    at_latch: dict[int, Affine | None] = {}
+    for b in order:
+        state = state_in[b]
+        for i in blocks[b].insns:
+            if i == last:
+                at_latch = dict(state)
+            _execute(insns, i, forms[i], state, addresses)
+        for s in succ(b):
+            if s in body and s != head:
+                if s in state_in:
+                    merged = state_in[s]
+                    for r in range(11):
+                        if merged[r] != state.get(r):
+                            merged[r] = None
+                else:
+                    state_in[s] = dict(state)
+    out = at_latch  # the back edge's state: the latch's jump changes no register
+    steps: dict[int, int] = {}
+    for r in range(11):
+        value = out.get(r)
+        if value is not None and len(value.terms) == 1 and value.terms[0] == (r, 1):
+            steps[r] = value.const
+
+    # The latch's compare: which operand steps, and the condition for going on.
+    left = at_latch.get(jump.dst)
+    right = Affine.constant(jump.imm) if jform.source == "K" else at_latch.get(jump.src)
+    if left is None or right is None:
+        return None
+    ls, rs = left.step(steps), right.step(steps)
+    if ls is None or rs is None:
+        return None
+    condition = _PREDICATES[jform.op]
+    if rs == 0 and ls in (1, MASK):
+        counter, bound, cstep = left, right, 1 if ls == 1 else -1
+    elif ls == 0 and rs in (1, MASK):
+        counter, bound, cstep = right, left, 1 if rs == 1 else -1
+        condition = _SWAPPED[condition]
+    else:
+        return None
+    if target != head:
+        condition = _NEGATED[condition]
+    if condition not in _COUNTABLE[cstep]:
+        return None
+
+    spans = _spans(addresses, steps, unchecked)
+    covered = frozenset(i for span_members in spans.values() for i in span_members)
+    return CountedLoop(
+        head=head,
+        body=frozenset(body),
+        counter=counter,
+        counter_step=cstep,
+        bound=bound,
+        condition=condition,
+        spans=tuple(spans),
+        covered=covered,
+    )
+
+
+def _topological(head: int, body: set[int], succ: Callable[[int], list[int]]) -> list[int] | None:
+    """The body's blocks with every block after all its predecessors (back edge removed), or
+    None if the body has a cycle that avoids the head (it cannot, given no inner checkpoint;
+    checked anyway)."""
+    indegree = {b: 0 for b in body}
+    for b in body:
+        for s in succ(b):
+            if s in body and s != head:
+                indegree[s] += 1
+    order, ready = [], [head]
+    while ready:
+        b = ready.pop()
+        order.append(b)
+        for s in succ(b):
+            if s in body and s != head:
+                indegree[s] -= 1
+                if indegree[s] == 0:
+                    ready.append(s)
+    return order if len(order) == len(body) else None
+
+
+def _execute(
+    insns: Sequence[Instruction],
+    i: int,
+    form: Form,
+    state: dict[int, Affine | None],
+    addresses: dict[int, tuple[Affine | None, int, bool]],
+) -> None:
+    """Instruction ``i``'s effect on the symbolic registers (and the address of an access)."""
+    insn, kind = insns[i], form.kind
+    if kind in _ACCESSES:
+        load = kind in (Kind.LOAD, Kind.LOADSX)
+        base = state.get(insn.src if load else insn.dst)
+        address = None if base is None else base.plus(Affine.constant(insn.off))
+        addresses[i] = (address, form.width, not load)
+        if load:
+            state[insn.dst] = None
+        return
+    if kind is Kind.LDDW:
+        state[insn.dst] = Affine.constant(lddw_value(insn, insns[i + 1]))
+        return
+    if kind is Kind.END:
+        state[insn.dst] = None
+        return
+    if kind is not Kind.ALU:
+        return  # jumps change no register
+    if form.width != 64:
+        state[insn.dst] = None
+        return
+    operand = Affine.constant(insn.imm) if form.source == "K" else state.get(insn.src)
+    current = state.get(insn.dst)
+    op = form.op
+    result: Affine | None = None
+    if op == "mov":
+        result = operand
+    elif op in ("add", "sub") and operand is not None and current is not None:
+        result = current.plus(operand, 1 if op == "add" else -1)
+    elif op == "neg" and current is not None:
+        result = current.times(-1)
+    elif op == "mul" and form.source == "K" and current is not None:
+        result = current.times(insn.imm)
+    elif op == "lsh" and form.source == "K" and current is not None:
+        result = current.times(1 << (insn.imm & 63))
+    state[insn.dst] = result
+
+
+def _spans(
+    addresses: dict[int, tuple[Affine | None, int, bool]], steps: dict[int, int], unchecked: frozenset[int]
+) -> dict[Span, list[int]]:
+    """The probed ranges and the accesses each covers."""
+    groups: dict[tuple[Affine, int, bool], list[tuple[int, int, int]]] = {}
+    for i, (address, size, write) in addresses.items():
+        if address is None or i in unchecked:
+            continue
+        step = address.step(steps)
+        if step is None:
+            continue
+        step = _signed64(step)
+        if abs(step) > _MAX_STEP:
+            continue
+        offset = _signed64(address.const)
+        key = (Affine(address.terms, 0), step, write)
+        groups.setdefault(key, []).append((offset, size, i))
+    spans: dict[Span, list[int]] = {}
+    for (base, step, write), members in groups.items():
+        members.sort()
+        run: list[tuple[int, int, int]] = []
+        for member in [*members, None]:
+            if run and (member is None or member[0] > max(o + s for o, s, _ in run) + _GROUP_GAP):
+                low = run[0][0]
+                high = max(o + s for o, s, _ in run)
+                spans[Span(base, step, low, high, write)] = [i for _, _, i in run]
+                run = []
+            if member is not None:
+                run.append(member)
+    return spans
