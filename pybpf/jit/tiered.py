@@ -30,7 +30,10 @@ because the first run is always interpreted.
   :mod:`pybpf.jit.compiler`); once the program has spent about twice the estimated cost of a
   full LLVM -O2 compile running natively (sampled every :data:`SAMPLE_EVERY` runs), it is
   recompiled at level 3 in the background and swapped in between two runs when ready.  Loops
-  that LLVM's loop passes can restructure run up to several times faster there.
+  that LLVM's loop passes can restructure run up to several times faster there; other programs
+  run slower (the packet parser of ``bench/run_all.py`` takes 1.7x as long), so the upgrade is
+  on trial, timed like the probation above against the sampled speed of the code it replaced,
+  and is undone (``upgrade_rejected``) unless it is faster.
 
 A run is never migrated mid-way: a long first run stays interpreted to its end (it may have
 touched memory and called helpers, so it cannot be restarted).  Compiling never lengthens a run
@@ -123,7 +126,11 @@ class TieredEngine(NativeMachine):
         self._table: Sequence[int] = ()
         self.uses_table = calls_table_helpers(self)
         self.native_total_ns = 0  # sampled estimate of the time spent in native runs
+        self._steady_ns = self._steady_insns = 0  # sampled runs of the current native code
+        self._fallback: NativeRunner | None = None  # the code an upgrade on trial replaced
+        self._fallback_ns_per_insn = 0.0
         self.optimised_times: CompileTimes | None = None
+        self.upgrade_rejected = False
         self._upgrade_ns = (
             2 * 2 * (COMPILE_BASE_NS + COMPILE_PER_INSN_NS * len(self.insns)) if opt_level < OPTIMISED_LEVEL else NEVER
         )
@@ -237,7 +244,11 @@ class TieredEngine(NativeMachine):
                 return native_run()
             finally:
                 self._native = False
-                self.native_total_ns += (time.perf_counter_ns() - t0) * SAMPLE_EVERY
+                elapsed = time.perf_counter_ns() - t0
+                self.native_total_ns += elapsed * SAMPLE_EVERY
+                if not batch:
+                    self._steady_ns += elapsed
+                    self._steady_insns += self.instructions_executed
                 if self.native_total_ns >= self._upgrade_ns and self._compiling is None:
                     self._upgrade_ns = NEVER
                     self._tier_up(OPTIMISED_LEVEL)
@@ -261,11 +272,16 @@ class TieredEngine(NativeMachine):
         self.on_probation = False
         if not self.native_insns:
             return
+        native_ns = self.native_ns - self._slowest_ns
+        if self._fallback is not None:  # an upgrade on trial: keep it only if it is faster
+            if native_ns >= self._fallback_ns_per_insn * self.native_insns:
+                self.runner, self.optimised_times, self.upgrade_rejected = self._fallback, None, True
+            self._fallback = None
+            return
         if self.interpreted_insns:
             interpreted = self.interpreted_ns / self.interpreted_insns
         else:  # started native from the cache: what another engine measured, or a fast interpreter
             interpreted = _baselines.get(self._program_key(), INTERPRETER_NS_PER_INSN)
-        native_ns = self.native_ns - self._slowest_ns
         if native_ns >= interpreted * self.native_insns:
             self.runner = None
             self.jit_rejected = True
@@ -335,6 +351,10 @@ class TieredEngine(NativeMachine):
         native, times = result["native"]
         if upgrade:
             if self.runner is not None and not self.jit_rejected:
+                if self._steady_insns:  # on trial against the code it replaces (see the docstring)
+                    self._fallback, self._fallback_ns_per_insn = self.runner, self._steady_ns / self._steady_insns
+                    self.on_probation = True
+                    self.native_ns = self.native_insns = self._native_runs = self._slowest_ns = 0
                 self.runner = bind_compiled(self, native)
                 self.runner.set_table(self._table)
                 self.optimised_times = times
