@@ -49,7 +49,7 @@ from pybpf.isa.instruction import Instruction, lddw_value
 from pybpf.isa.opcodes import Form, Kind
 
 MASK = (1 << 64) - 1
-MIN_TRIPS = 16  # fewer iterations than this do not pay for the guard's probes
+MIN_TRIPS = 16  # per probed range: fewer iterations do not pay for the guard's probes (~10-30 ns each)
 _GROUP_GAP = 4096  # accesses further apart than this get ranges of their own
 _MAX_STEP = 1 << 32
 

@@ -708,7 +708,7 @@ class _Function:
             self.emit(f"{gap} = sub i64 {ahead}, {behind}")
             self.emit(f"{trips} = select i1 {before}, i64 {gap}, i64 0")
         few = self.t()
-        self.emit(f"{few} = icmp ult i64 {trips}, {MIN_TRIPS}")
+        self.emit(f"{few} = icmp ult i64 {trips}, {MIN_TRIPS * max(1, len(loop.spans))}")
         unless(few)
         wide, iters, need, start, total, over = (self.t() for _ in range(6))
         self.emit(f"{wide} = zext i64 {trips} to i128")

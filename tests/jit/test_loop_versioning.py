@@ -10,6 +10,8 @@ loop.  Outcomes compared: r0 or the fault (type and instruction), the count, the
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 from pybpf.errors import VMError
 from pybpf.isa.assembler import assemble
 from pybpf.isa.instruction import validate
-from pybpf.jit import JitEngine
+from pybpf.jit import JitEngine, abi
 from pybpf.jit.loops import counted_loops
 from pybpf.jit.lower import basic_blocks, checkpoints, lower, reachable
 from pybpf.vm.interpreter import Interpreter
@@ -231,3 +233,22 @@ def loop_cases(draw: st.DrawFn) -> tuple[str, bytes, int, bool]:
 def test_random_counted_loops_agree(case: tuple[str, bytes, int, bool]) -> None:
     text, data, budget, writable = case
     agree(text, data, budget=budget, writable=writable)
+
+
+def test_the_guard_chooses_the_fast_copy_only_when_it_pays_and_is_safe() -> None:
+    """White-box: the checked copy's first load of the region fills the read cache with it;
+    the fast copy leaves the cache alone (its loads are not checked)."""
+
+    def cached_after(iterations: int, size: int) -> bool:
+        text = loop_program(
+            start=0, bound=iterations, cond="<", offset=0, pstep=1, width=1, store=False, layout="jump back"
+        )
+        vm = JitEngine(assemble(text), cache=False)
+        region = vm.memory.add(Region("data", bytes(range(1, 256))[:size]))
+        with contextlib.suppress(VMError):
+            vm.run(region)
+        return int.from_bytes(vm.runner.ctx[8 * abi.RCACHE : 8 * abi.RCACHE + 8], "little") == region.base
+
+    assert not cached_after(64, 64)  # in bounds, long enough: fast copy
+    assert cached_after(8, 64)  # too short to pay for the probe: checked copy
+    assert cached_after(65, 64)  # the last iteration would leave the region: checked copy (it faults)
