@@ -520,6 +520,7 @@ class _Function:
         p = self.p
         self.marks, self.heads = checkpoints(p.blocks, p.forms, self.entry, leaders, p.n)
         self.arms = skip_arms(p.blocks, leaders, self.entry, self.marks, p.n)
+        self.reentered = any(self.entry in p.blocks[b].successors for b in leaders)  # a loop back to the entry
         self.pending: list[str] = []
         members = [i for b in leaders for i in p.blocks[b].insns]
         self.out.append(f"define internal i64 @f{self.entry}(ptr %ctx, ptr %io, i64 %r10) nounwind {{")
@@ -657,7 +658,8 @@ class _Function:
         self.ctx_store(abi.COUNT, count)
         self.ctx_store(abi.STATUS, abi.STATUS_TRANSFER)
         self.ctx_store(abi.FAULT_PC, leader)
-        self.write_back()
+        if leader != self.entry or self.reentered:  # else the frame is still what was copied in
+            self.write_back()
         self.emit("ret i64 1")
 
     # -- versioned loops (pybpf.jit.loops) ----------------------------------------------------------
@@ -802,10 +804,14 @@ class _Function:
         r = self.t()
         if op in _BINOPS:
             self.emit(f"{r} = {_BINOPS[op]} {ty} {a}, {b}")
+        elif op in _SHIFTS and form.source == "K":
+            self.emit(f"{r} = {_SHIFTS[op]} {ty} {a}, {insn.imm & (w - 1)}")
         elif op in _SHIFTS:
             m = self.t()
             self.emit(f"{m} = and {ty} {b}, {w - 1}")
             self.emit(f"{r} = {_SHIFTS[op]} {ty} {a}, {m}")
+        elif op in ("div", "mod", "sdiv", "smod") and form.source == "K":
+            r = self.divmod_constant(op, ty, a, _signed(insn.imm, w))
         elif op in ("div", "mod", "sdiv", "smod"):
             self.divmod(r, op, ty, a, b)
         elif op == "neg":
@@ -853,6 +859,19 @@ class _Function:
         else:
             self.emit(f"{q} = srem {ty} {a}, {d}")
             self.emit(f"{r} = select i1 {zero}, {ty} {a}, {ty} {q}")
+
+    def divmod_constant(self, op: str, ty: str, a: str, divisor: int) -> str:
+        """:meth:`divmod` with the divisor known: its special cases are decided here, so the IR
+        holds no selects for LLVM to fold (``divisor`` is the signed immediate)."""
+        if divisor == 0:
+            return "0" if op in ("div", "sdiv") else a
+        r = self.t()
+        if divisor == -1 and op in ("sdiv", "smod"):
+            self.emit(f"{r} = sub {ty} 0, {a}" if op == "sdiv" else f"{r} = and {ty} {a}, 0")
+            return r
+        llvm_op = {"div": "udiv", "mod": "urem", "sdiv": "sdiv", "smod": "srem"}[op]
+        self.emit(f"{r} = {llvm_op} {ty} {a}, {divisor}")
+        return r
 
     def end(self, insn: Instruction, form: Form) -> None:
         bits = form.bits
