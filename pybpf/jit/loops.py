@@ -55,44 +55,33 @@ _MAX_STEP = 1 << 32
 
 _ALLOWED = frozenset({Kind.ALU, Kind.END, Kind.JUMP, Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG})
 _ACCESSES = frozenset({Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG})
-_PREDICATES = {
-    "jeq": "eq",
-    "jne": "ne",
-    "jgt": "ugt",
-    "jge": "uge",
-    "jlt": "ult",
-    "jle": "ule",
-    "jsgt": "sgt",
-    "jsge": "sge",
-    "jslt": "slt",
-    "jsle": "sle",
-}
+_COMPARES = frozenset({"jeq", "jne", "jgt", "jge", "jlt", "jle", "jsgt", "jsge", "jslt", "jsle"})
 _SWAPPED = {
-    "eq": "eq",
-    "ne": "ne",
-    "ugt": "ult",
-    "uge": "ule",
-    "ult": "ugt",
-    "ule": "uge",
-    "sgt": "slt",
-    "sge": "sle",
-    "slt": "sgt",
-    "sle": "sge",
+    "jeq": "jeq",
+    "jne": "jne",
+    "jgt": "jlt",
+    "jge": "jle",
+    "jlt": "jgt",
+    "jle": "jge",
+    "jsgt": "jslt",
+    "jsge": "jsle",
+    "jslt": "jsgt",
+    "jsle": "jsge",
 }
 _NEGATED = {
-    "eq": "ne",
-    "ne": "eq",
-    "ugt": "ule",
-    "uge": "ult",
-    "ult": "uge",
-    "ule": "ugt",
-    "sgt": "sle",
-    "sge": "slt",
-    "slt": "sge",
-    "sle": "sgt",
+    "jeq": "jne",
+    "jne": "jeq",
+    "jgt": "jle",
+    "jge": "jlt",
+    "jlt": "jge",
+    "jle": "jgt",
+    "jsgt": "jsle",
+    "jsge": "jslt",
+    "jslt": "jsge",
+    "jsle": "jsgt",
 }
 # Continue-conditions with a closed-form iteration count, by the counter's step.
-_COUNTABLE = {1: frozenset({"ne", "ult", "ule", "slt", "sle"}), -1: frozenset({"ne", "ugt", "uge", "sgt", "sge"})}
+_COUNTABLE = {1: frozenset({"jne", "jlt", "jle", "jslt", "jsle"}), -1: frozenset({"jne", "jgt", "jge", "jsgt", "jsge"})}
 
 
 class BlockShape(Protocol):
@@ -162,7 +151,7 @@ class CountedLoop:
     counter: Affine  # the stepping operand of the latch's compare, at the latch of iteration 0
     counter_step: int  # +1 or -1
     bound: Affine  # the invariant operand
-    condition: str  # the loop goes on while ``counter <condition> bound`` (an LLVM predicate)
+    condition: str  # the loop goes on while ``counter <condition> bound`` (a jump's op, "jlt", ...)
     spans: tuple[Span, ...]
     covered: frozenset[int]  # instructions whose memory check the guard's probes cover
 
@@ -244,13 +233,9 @@ def _analyse(
             form = forms[i]
             if form.kind not in _ALLOWED and not (form.kind is Kind.LDDW and form.op == "imm64"):
                 return None
-    for i in blocks[head].insns:
-        form = forms[i]
-        if form.kind not in _ALLOWED and not (form.kind is Kind.LDDW and form.op == "imm64"):
-            return None
     last = blocks[latch].insns[-1]
     jump, jform = insns[last], forms[last]
-    if jform.kind is not Kind.JUMP or jform.width != 64 or jform.op not in _PREDICATES:
+    if jform.kind is not Kind.JUMP or jform.width != 64 or jform.op not in _COMPARES:
         return None
     target, fall = blocks[latch].successors
     if target == fall:
@@ -294,7 +279,7 @@ def _analyse(
     ls, rs = left.step(steps), right.step(steps)
     if ls is None or rs is None:
         return None
-    condition = _PREDICATES[jform.op]
+    condition = jform.op
     if rs == 0 and ls in (1, MASK):
         counter, bound, cstep = left, right, 1 if ls == 1 else -1
     elif ls == 0 and rs in (1, MASK):

@@ -105,7 +105,7 @@ faster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pybpf.isa import semantics
@@ -113,7 +113,7 @@ from pybpf.isa.instruction import Instruction, branch_target, is_function_addres
 from pybpf.isa.opcodes import Form, Kind
 from pybpf.jit import abi
 from pybpf.jit.compiler import JitError
-from pybpf.jit.loops import MASK, MIN_TRIPS, Affine, CountedLoop, counted_loops
+from pybpf.jit.loops import MASK, MIN_TRIPS, Affine, CountedLoop, Span, counted_loops
 from pybpf.jit.maps import NATIVE_HELPERS
 from pybpf.vm.codegen import block_leaders, function_entries, instruction_starts
 
@@ -143,10 +143,10 @@ _UNLIKELY = "!prof !1"
 _MIN_CACHED_SPAN = 8  # the largest access: cached regions are at least this big
 # Inclusive loop conditions: the bound at which "x <= b" never fails, and the strict form it becomes.
 _INCLUSIVE = {
-    "ule": (-1, "ult"),
-    "sle": ((1 << 63) - 1, "slt"),
-    "uge": (0, "ugt"),
-    "sge": (-(1 << 63), "sgt"),
+    "jle": (-1, "jlt"),
+    "jsle": ((1 << 63) - 1, "jslt"),
+    "jge": (0, "jgt"),
+    "jsge": (-(1 << 63), "jsgt"),
 }
 
 
@@ -695,16 +695,16 @@ class _Function:
             at_edge, moved = self.t(), self.t()
             self.emit(f"{at_edge} = icmp eq i64 {bound}, {edge}")
             unless(at_edge)
-            self.emit(f"{moved} = add i64 {bound}, {1 if strict in ('ult', 'slt') else -1}")
+            self.emit(f"{moved} = add i64 {bound}, {1 if strict in ('jlt', 'jslt') else -1}")
             bound, cond = moved, strict
         # trips: how many times the loop goes back to its head at most (k runs over [0, trips])
         trips = self.t()
         ahead, behind = (bound, x0) if loop.counter_step == 1 else (x0, bound)
-        if cond == "ne":
+        if cond == "jne":
             self.emit(f"{trips} = sub i64 {ahead}, {behind}")
-        elif cond in ("ult", "ugt"):
+        elif cond in ("jlt", "jgt"):
             self.emit(f"{trips} = call i64 @llvm.usub.sat.i64(i64 {ahead}, i64 {behind})")
-        else:  # slt / sgt: the signed distance when the counter has not passed the bound yet
+        else:  # jslt / jsgt: the signed distance when the counter has not passed the bound yet
             before, gap = self.t(), self.t()
             self.emit(f"{before} = icmp slt i64 {behind}, {ahead}")
             self.emit(f"{gap} = sub i64 {ahead}, {behind}")
@@ -720,35 +720,42 @@ class _Function:
         self.emit(f"{total} = add i128 {start}, {need}")
         self.emit(f"{over} = icmp ugt i128 {total}, %budget128")
         unless(over)
-        probe = self.t()
         if loop.spans:
+            probe = self.t()
             self.emit(f"{probe} = load ptr, ptr {self.slot(abi.PROBE_FN)}")
-        for span in loop.spans:
-            a, first, reach, lo, hi, low_bad, high_bad, bad = (self.t() for _ in range(8))
-            self.emit(f"{a} = add i64 {self.affine(span.base)}, {span.low}")
-            self.emit(f"{first} = zext i64 {a} to i128")
-            self.emit(f"{reach} = mul i128 {wide}, {abs(span.step)}")
-            if span.step >= 0:
-                self.emit(f"{lo} = add i128 {first}, 0")
-                end = self.t()
-                self.emit(f"{end} = add i128 {first}, {reach}")
-            else:
-                self.emit(f"{lo} = sub i128 {first}, {reach}")
-                end = first
-            self.emit(f"{hi} = add i128 {end}, {span.high - span.low}")
-            self.emit(f"{low_bad} = icmp slt i128 {lo}, 0")
-            self.emit(f"{high_bad} = icmp ugt i128 {hi}, {MASK}")
-            self.emit(f"{bad} = or i1 {low_bad}, {high_bad}")
-            unless(bad)
-            lo64, size, found, missing = self.t(), self.t(), self.t(), self.t()
-            self.emit(f"{lo64} = trunc i128 {lo} to i64")
-            span_size = self.t()
-            self.emit(f"{span_size} = sub i128 {hi}, {lo}")
-            self.emit(f"{size} = trunc i128 {span_size} to i64")
-            self.emit(f"{found} = call i1 {probe}(ptr %ctx, i64 {lo64}, i64 {size}, i64 {int(span.write)})")
-            self.emit(f"{missing} = xor i1 {found}, true")
-            unless(missing)
+            for span in loop.spans:
+                self.probe_span(span, wide, probe, unless)
         self.emit(f"br label %v{head}")
+
+    def probe_span(self, span: Span, trips: str, probe: str, unless: Callable[[str], None]) -> None:
+        """Leave through ``unless`` when the bytes ``span`` covers over iterations ``[0, trips]``
+        (``trips`` an i128) wrap around the address space or no single region holds them."""
+        a, first, reach, hi, above = self.t(), self.t(), self.t(), self.t(), self.t()
+        self.emit(f"{a} = add i64 {self.affine(span.base)}, {span.low}")
+        self.emit(f"{first} = zext i64 {a} to i128")
+        self.emit(f"{reach} = mul i128 {trips}, {abs(span.step)}")
+        if span.step >= 0:
+            lo, end = first, self.t()
+            self.emit(f"{end} = add i128 {first}, {reach}")
+        else:
+            lo, end = self.t(), first
+            self.emit(f"{lo} = sub i128 {first}, {reach}")
+        self.emit(f"{hi} = add i128 {end}, {span.high - span.low}")
+        self.emit(f"{above} = icmp ugt i128 {hi}, {MASK}")
+        outside = above
+        if span.step < 0:
+            below = self.t()
+            outside = self.t()
+            self.emit(f"{below} = icmp slt i128 {lo}, 0")
+            self.emit(f"{outside} = or i1 {below}, {above}")
+        unless(outside)
+        lo64, size128, size, found, missing = self.t(), self.t(), self.t(), self.t(), self.t()
+        self.emit(f"{lo64} = trunc i128 {lo} to i64")
+        self.emit(f"{size128} = sub i128 {hi}, {lo}")
+        self.emit(f"{size} = trunc i128 {size128} to i64")
+        self.emit(f"{found} = call i1 {probe}(ptr %ctx, i64 {lo64}, i64 {size}, i64 {int(span.write)})")
+        self.emit(f"{missing} = xor i1 {found}, true")
+        unless(missing)
 
     # -- instructions -----------------------------------------------------------------------------
     def insn(self, i: int) -> None:
