@@ -1,6 +1,6 @@
 """The benchmark suite: every program of ``bench/programs`` on the interpreter, the JIT and natively.
 
-Usage: python bench/run_all.py [--only NAME,...] [--repeats R] [--min-time S]
+Usage: python bench/run_all.py [--only NAME,...] [--repeats R] [--min-time S] [--cpu v3] [--split]
 
 Each ``bench/programs/NAME.c`` is compiled twice from the same source: to eBPF (``clang -target
 bpf -O2``, a ``SEC("syscall")`` entry taking a pointer to its input buffer) and natively (``cc
@@ -132,15 +132,16 @@ BENCHES = [
 
 
 # -- building ---------------------------------------------------------------------------------------
-def build(bench: Bench) -> tuple[Path, Path]:
-    """The eBPF object and the native shared library for ``bench`` (rebuilt when stale)."""
+def build(bench: Bench, cpu: str = "") -> tuple[Path, Path]:
+    """The eBPF object (for ``-mcpu=cpu``, clang's default when empty) and the native shared
+    library for ``bench`` (rebuilt when stale)."""
     BUILD.mkdir(exist_ok=True)
     source = PROGRAMS / bench.source
     stem = source.stem
-    obj, lib = BUILD / f"{stem}.o", BUILD / f"{stem}.so"
+    obj, lib = BUILD / (f"{stem}-{cpu}.o" if cpu else f"{stem}.o"), BUILD / f"{stem}.so"
     newest = max(source.stat().st_mtime, (PROGRAMS / "shim.h").stat().st_mtime)
     if not obj.exists() or obj.stat().st_mtime < newest:
-        compile_bpf(Path(source.name), obj, cwd=PROGRAMS)
+        compile_bpf(Path(source.name), obj, cpu=cpu, cwd=PROGRAMS)
     if not lib.exists() or lib.stat().st_mtime < newest:
         cc = os.environ.get("CC") or shutil.which("cc") or "gcc"
         subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(lib), str(source)], check=True, cwd=PROGRAMS)
@@ -212,8 +213,8 @@ def fmt(ns: float | None, star: bool = False) -> str:
     return text + ("*" if star else "")
 
 
-def run_one(bench: Bench, repeats: int, min_time: float) -> dict[str, Any]:
-    obj_path, lib = build(bench)
+def run_one(bench: Bench, repeats: int, min_time: float, cpu: str = "") -> dict[str, Any]:
+    obj_path, lib = build(bench, cpu)
     row: dict[str, Any] = {"name": bench.name}
     results: dict[str, int] = {}
 
@@ -314,6 +315,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-time", type=float, default=0.05, help="seconds per timing sample")
     parser.add_argument("--split", action="store_true", help="also print where compile time went")
+    parser.add_argument("--cpu", default="", help="clang -mcpu for the eBPF builds (v1-v4; default: clang's)")
     args = parser.parse_args()
     os.environ[cache.ENV_DIR] = tempfile.mkdtemp(prefix="pybpf-bench-")
     wanted = {n for n in args.only.split(",") if n}
@@ -329,7 +331,7 @@ def main() -> None:
     print(f"{'program':<9}" + "".join(f"{c:>11}" for c in cols[:-1]) + f"{cols[-1]:>16}")
     rows = []
     for bench in benches:
-        row = run_one(bench, args.repeats, args.min_time)
+        row = run_one(bench, args.repeats, args.min_time, args.cpu)
         rows.append(row)
         jit_best = row.get("jit batch", row["jit"])
         ratio = jit_best / row["native"] if row["native"] else float("nan")

@@ -24,7 +24,8 @@ The shape (all of it checked here, at compile time):
   through ``H``, containing no other checkpoint (no inner loop, no call of any kind) and only
   ALU, byte-swap, jump, load, store and 64-bit constant instructions;
 * exactly one block ``L`` (the latch) jumps back to ``H``, with a 64-bit compare;
-* symbolic execution of one iteration, in terms of the registers at ``H`` (affine forms
+* symbolic execution of one iteration, in terms of the registers (and, for a private frame,
+  the 8-byte stack slots) at ``H`` (affine forms
   ``sum(c_j * r_j) + d``; copies, additions and subtractions of registers and constants, and
   multiplications and left shifts by constants, are followed, anything else is "unknown"), gives
   the registers at the back edge: a register that comes back as itself plus ``s`` steps by ``s``
@@ -154,6 +155,7 @@ class CountedLoop:
     condition: str  # the loop goes on while ``counter <condition> bound`` (a jump's op, "jlt", ...)
     spans: tuple[Span, ...]
     covered: frozenset[int]  # instructions whose memory check the guard's probes cover
+    equal: tuple[tuple[int, int], ...] = ()  # (frame slot, register) the guard checks are equal
 
 
 def _signed64(value: int) -> int:
@@ -170,12 +172,16 @@ def counted_loops(
     n: int,
     entry: int,
     unchecked: frozenset[int] = frozenset(),
+    frame: int = 0,
 ) -> dict[int, CountedLoop]:
     """The loops of the function entered at ``entry`` that have the shape of the module
     docstring, by head.
 
-    ``unchecked`` lists accesses that
-    need no check anyway (proven by a verifier, or r10-relative inside the frame).
+    ``unchecked`` lists accesses that need no check anyway (proven by a verifier, or
+    r10-relative inside the frame).  ``frame`` is the size of the function's frame when it is
+    private (no pointer but r10 reaches it, see "Stack" in :mod:`pybpf.jit.lower`), else 0:
+    then its aligned 8-byte slots are followed like registers, so a bound or pointer that
+    register pressure spilled to the stack is still recognised.
     """
     preds: dict[int, list[int]] = {b: [] for b in leaders}
     for b in leaders:
@@ -184,7 +190,7 @@ def counted_loops(
                 preds[s].append(b)
     found = {}
     for head in sorted(heads):
-        loop = _analyse(head, entry, blocks, preds, insns, forms, marks, n, unchecked)
+        loop = _analyse(head, entry, blocks, preds, insns, forms, marks, n, unchecked, frame)
         if loop is not None:
             found[head] = loop
     return found
@@ -200,6 +206,7 @@ def _analyse(
     marks: dict[int, int],
     n: int,
     unchecked: frozenset[int],
+    frame: int,
 ) -> CountedLoop | None:
     def succ(b: int) -> list[int]:
         return [s for s in blocks[b].successors if s < n]
@@ -245,35 +252,34 @@ def _analyse(
     order = _topological(head, body, succ)
     if order is None:
         return None
-    start = {r: Affine.register(r) for r in range(11)}
-    state_in: dict[int, dict[int, Affine | None]] = {head: dict(start)}
-    addresses: dict[int, tuple[Affine | None, int, bool]] = {}  # access -> (address, size, write)
-    at_latch: dict[int, Affine | None] = {}
-    for b in order:
-        state = state_in[b]
+    # A register refilled from a frame slot in the loop (a spill) usually equals that slot at
+    # the head: assume so, keep the assumptions one iteration preserves, and let the guard
+    # check them on entry.
+    assumed: dict[int, int] = {}  # frame slot -> register
+    for b in body:
         for i in blocks[b].insns:
-            if i == last:
-                at_latch = dict(state)
-            _execute(insns, i, forms[i], state, addresses)
-        for s in succ(b):
-            if s in body and s != head:
-                if s in state_in:
-                    merged = state_in[s]
-                    for r in range(11):
-                        if merged[r] != state.get(r):
-                            merged[r] = None
-                else:
-                    state_in[s] = dict(state)
+            insn, form = insns[i], forms[i]
+            if form.kind is Kind.LOAD and form.width == 8 and insn.src == 10:
+                offset = _frame_offset(Affine.register(10), insn.off, frame)
+                key = SLOT_BASE + (-offset - 1) // 8 if offset is not None and offset % 8 == 0 else -1
+                if key >= 0 and key not in assumed and insn.dst not in assumed.values():
+                    assumed[key] = insn.dst
+    while True:
+        at_latch, addresses = _iterate(order, head, body, last, blocks, insns, forms, succ, frame, assumed)
+        kept = {k: r for k, r in assumed.items() if _preserved(at_latch, k, r)}
+        if kept == assumed:
+            break
+        assumed = kept
     out = at_latch  # the back edge's state: the latch's jump changes no register
     steps: dict[int, int] = {}
-    for r in range(11):
-        value = out.get(r)
-        if value is not None and len(value.terms) == 1 and value.terms[0] == (r, 1):
-            steps[r] = value.const
+    for key in {*range(11), *(k for v in out.values() if v is not None for k, _ in v.terms), *out}:
+        value = _value(out, key)
+        if value is not None and len(value.terms) == 1 and value.terms[0] == (key, 1):
+            steps[key] = value.const
 
     # The latch's compare: which operand steps, and the condition for going on.
-    left = at_latch.get(jump.dst)
-    right = Affine.constant(jump.imm) if jform.source == "K" else at_latch.get(jump.src)
+    left = _value(at_latch, jump.dst)
+    right = Affine.constant(jump.imm) if jform.source == "K" else _value(at_latch, jump.src)
     if left is None or right is None:
         return None
     ls, rs = left.step(steps), right.step(steps)
@@ -303,7 +309,52 @@ def _analyse(
         condition=condition,
         spans=tuple(spans),
         covered=covered,
+        equal=tuple(sorted(assumed.items())),
     )
+
+
+def _preserved(state: dict[int, Affine | None], slot: int, register: int) -> bool:
+    """Slot and register still hold the same (known) value."""
+    value = _value(state, slot)
+    return value is not None and value == _value(state, register)
+
+
+def _iterate(
+    order: list[int],
+    head: int,
+    body: set[int],
+    last: int,
+    blocks: Mapping[int, BlockShape],
+    insns: Sequence[Instruction],
+    forms: Sequence[Form],
+    succ: Callable[[int], list[int]],
+    frame: int,
+    assumed: dict[int, int],
+) -> tuple[dict[int, Affine | None], dict[int, tuple[Affine | None, int, bool]]]:
+    """One iteration from the head to the latch's jump: the state there and every access's
+    address, in terms of the registers (and slots) at the head, with each slot in ``assumed``
+    taken to equal its register there."""
+    start: dict[int, Affine | None] = {r: Affine.register(r) for r in range(11)}
+    start.update({k: Affine.register(r) for k, r in assumed.items()})
+    state_in: dict[int, dict[int, Affine | None]] = {head: start}
+    addresses: dict[int, tuple[Affine | None, int, bool]] = {}  # access -> (address, size, write)
+    at_latch: dict[int, Affine | None] = {}
+    for b in order:
+        state = state_in[b]
+        for i in blocks[b].insns:
+            if i == last:
+                at_latch = dict(state)
+            _execute(insns, i, forms[i], state, addresses, frame)
+        for s in succ(b):
+            if s in body and s != head:
+                if s in state_in:
+                    merged = state_in[s]
+                    for key in set(merged) | set(state):
+                        if _value(merged, key) != _value(state, key):
+                            merged[key] = None
+                else:
+                    state_in[s] = dict(state)
+    return at_latch, addresses
 
 
 def _topological(head: int, body: set[int], succ: Callable[[int], list[int]]) -> list[int] | None:
@@ -327,22 +378,56 @@ def _topological(head: int, body: set[int], succ: Callable[[int], list[int]]) ->
     return order if len(order) == len(body) else None
 
 
+SLOT_BASE = 64  # symbolic register of the frame slot at r10 - 8 * (k + 1) is SLOT_BASE + k
+
+
+def slot_offset(key: int) -> int:
+    """The r10-relative offset of the frame slot a symbolic register ``key`` >= SLOT_BASE names."""
+    return -8 * (key - SLOT_BASE + 1)
+
+
+def _value(state: dict[int, Affine | None], key: int) -> Affine | None:
+    """A register's or frame slot's value; a slot not written in this iteration holds what it
+    held at the head (its own symbol)."""
+    if key in state:
+        return state[key]
+    return Affine.register(key) if key >= SLOT_BASE else None
+
+
+def _frame_offset(base: Affine | None, off: int, frame: int) -> int | None:
+    """The r10-relative offset of an access to a private frame, or None."""
+    if not frame or base is None or base.terms != ((10, 1),):
+        return None
+    offset = _signed64(base.const) + off
+    return offset if -frame <= offset < 0 else None
+
+
 def _execute(
     insns: Sequence[Instruction],
     i: int,
     form: Form,
     state: dict[int, Affine | None],
     addresses: dict[int, tuple[Affine | None, int, bool]],
+    frame: int,
 ) -> None:
-    """Instruction ``i``'s effect on the symbolic registers (and the address of an access)."""
+    """Instruction ``i``'s effect on the symbolic registers and frame slots (and the address of
+    an access)."""
     insn, kind = insns[i], form.kind
     if kind in _ACCESSES:
         load = kind in (Kind.LOAD, Kind.LOADSX)
-        base = state.get(insn.src if load else insn.dst)
+        base = _value(state, insn.src if load else insn.dst)
         address = None if base is None else base.plus(Affine.constant(insn.off))
         addresses[i] = (address, form.width, not load)
+        offset = _frame_offset(base, insn.off, frame)
+        whole = offset is not None and form.width == 8 and offset % 8 == 0
+        key = SLOT_BASE + (-offset - 1) // 8 if whole and offset is not None else -1
         if load:
-            state[insn.dst] = None
+            state[insn.dst] = _value(state, key) if whole and kind is Kind.LOAD else None
+        elif whole:
+            state[key] = Affine.constant(insn.imm) if kind is Kind.STORE_IMM else _value(state, insn.src)
+        elif offset is not None:  # a partial store: the slots it touches are no longer known
+            for k in range(SLOT_BASE + max(0, -(offset + form.width) // 8), SLOT_BASE + (-offset - 1) // 8 + 1):
+                state[k] = None
         return
     if kind is Kind.LDDW:
         state[insn.dst] = Affine.constant(lddw_value(insn, insns[i + 1]))
@@ -355,8 +440,8 @@ def _execute(
     if form.width != 64:
         state[insn.dst] = None
         return
-    operand = Affine.constant(insn.imm) if form.source == "K" else state.get(insn.src)
-    current = state.get(insn.dst)
+    operand = Affine.constant(insn.imm) if form.source == "K" else _value(state, insn.src)
+    current = _value(state, insn.dst)
     op = form.op
     result: Affine | None = None
     if op == "mov":

@@ -113,7 +113,7 @@ from pybpf.isa.instruction import Instruction, branch_target, is_function_addres
 from pybpf.isa.opcodes import Form, Kind
 from pybpf.jit import abi
 from pybpf.jit.compiler import JitError
-from pybpf.jit.loops import MASK, MIN_TRIPS, Affine, CountedLoop, Span, counted_loops
+from pybpf.jit.loops import MASK, MIN_TRIPS, SLOT_BASE, Affine, CountedLoop, Span, counted_loops, slot_offset
 from pybpf.jit.maps import NATIVE_HELPERS
 from pybpf.vm.codegen import block_leaders, function_entries, instruction_starts
 
@@ -577,7 +577,10 @@ class _Function:
         self.reset_caches()
         self.emit(f"br label %b{self.entry}")
         unchecked = frozenset(i for i in members if self.statically_safe(i))
-        self.loops = counted_loops(p.blocks, p.insns, p.forms, leaders, self.marks, self.heads, p.n, self.entry, unchecked)
+        frame = self.frame if self.promoted else 0
+        self.loops = counted_loops(
+            p.blocks, p.insns, p.forms, leaders, self.marks, self.heads, p.n, self.entry, unchecked, frame
+        )
         for leader in leaders:
             self.block(p.blocks[leader])
         for head, loop in self.loops.items():
@@ -667,7 +670,11 @@ class _Function:
         """``value`` over the registers as they are now."""
         total = str(_signed(value.const, 64))
         for r, c in value.terms:
-            term = self.reg(r)
+            if r >= SLOT_BASE:  # a slot of the private frame
+                term = self.t()
+                self.emit(f"{term} = load i64, ptr {self.frame_slot(slot_offset(r))}, align 1")
+            else:
+                term = self.reg(r)
             if c != 1:
                 scaled = self.t()
                 self.emit(f"{scaled} = mul i64 {term}, {_signed(c, 64)}")
@@ -689,6 +696,11 @@ class _Function:
             self.open(go)
 
         self.open(f"g{head}")
+        for slot, r in loop.equal:  # what the analysis assumed of spilled registers
+            held, differs = self.t(), self.t()
+            self.emit(f"{held} = load i64, ptr {self.frame_slot(slot_offset(slot))}, align 1")
+            self.emit(f"{differs} = icmp ne i64 {held}, {self.reg(r)}")
+            unless(differs)
         x0, bound, cond = self.affine(loop.counter), self.affine(loop.bound), loop.condition
         if cond in _INCLUSIVE:  # x <= b is x < b + 1 unless b + 1 wraps (then the loop may not end)
             edge, strict = _INCLUSIVE[cond]

@@ -86,7 +86,7 @@ def versioned(text: str) -> dict[int, object]:
     blocks = basic_blocks(insns, forms)
     leaders = reachable(blocks, 0, len(insns))
     marks, heads = checkpoints(blocks, forms, 0, leaders, len(insns))
-    return dict(counted_loops(blocks, insns, forms, leaders, marks, heads, len(insns), 0))
+    return dict(counted_loops(blocks, insns, forms, leaders, marks, heads, len(insns), 0, frame=512))
 
 
 DATA = bytes((7 * i + 3) % 251 + 1 for i in range(256))
@@ -252,3 +252,45 @@ def test_the_guard_chooses_the_fast_copy_only_when_it_pays_and_is_safe() -> None
     assert not cached_after(64, 64)  # in bounds, long enough: fast copy
     assert cached_after(8, 64)  # too short to pay for the probe: checked copy
     assert cached_after(65, 64)  # the last iteration would leave the region: checked copy (it faults)
+
+
+SPILLED = """
+    r2 = 64 ll
+    r6 = {slot} ll
+    *(u64 *)(r10 - 8) = r6
+    r0 = 0
+    r3 = 0
+    r4 = r1
+loop:
+    r5 = *(u8 *)(r4 + 0)
+    r0 += r5
+    if r5 > 128 goto refill
+    goto next
+refill:
+    r2 = r5
+    r2 = *(u64 *)(r10 - 8)
+    {write}
+next:
+    r4 += 1
+    r3 += 1
+    if r3 < r2 goto loop
+    exit
+"""
+
+
+@pytest.mark.parametrize("slot, write", [(64, ""), (114, ""), (64, "*(u64 *)(r10 - 8) = r3")])
+def test_a_bound_refilled_from_the_stack_is_assumed_equal_only_when_it_is(slot: int, write: str) -> None:
+    """Register pressure makes clang refill a loop bound from its stack slot on some paths; the
+    analysis assumes the slot equals the register at the head, and the guard checks it: with a
+    slot holding more than the register, the refilling path runs past the region's end, which
+    the checked copy must catch where the interpreter does."""
+    text = SPILLED.format(slot=slot, write=write)
+    data = bytes(200 if i % 7 == 0 else 5 for i in range(64))  # refills on every 7th byte
+    loops = versioned(text)
+    if write:  # the loop overwrites the slot: no assumption, no countable bound
+        assert loops == {}
+    else:
+        ((loop),) = loops.values()
+        assert loop.equal  # the slot and the bound register
+    result = agree(text, data)
+    assert isinstance(result[0], tuple) == (slot != 64 and not write), result[0]
