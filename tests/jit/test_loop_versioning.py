@@ -294,3 +294,20 @@ def test_a_bound_refilled_from_the_stack_is_assumed_equal_only_when_it_is(slot: 
         assert loop.equal  # the slot and the bound register
     result = agree(text, data)
     assert isinstance(result[0], tuple) == (slot != 64 and not write), result[0]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    slot=st.integers(0, 120),
+    bound=st.integers(0, 120),
+    size=st.integers(1, 130),
+    seed=st.binary(min_size=1, max_size=100),
+    write=st.sampled_from(["", "*(u64 *)(r10 - 8) = r3", "*(u32 *)(r10 - 4) = r3", "r2 += 1"]),
+    same=st.booleans(),
+)
+def test_random_spilled_bounds_agree(slot: int, bound: int, size: int, seed: bytes, write: str, same: bool) -> None:
+    """Half the cases spill the bound itself (the guard's assumption holds, the fast copy runs
+    when the region is large enough), half spill another value."""
+    text = SPILLED.format(slot=bound if same else slot, write=write).replace("r2 = 64 ll", f"r2 = {bound} ll")
+    data = (seed * (size // len(seed) + 1))[:size]
+    agree(text, data, budget=20_000)
