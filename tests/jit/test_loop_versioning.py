@@ -311,3 +311,25 @@ def test_random_spilled_bounds_agree(slot: int, bound: int, size: int, seed: byt
     text = SPILLED.format(slot=bound if same else slot, write=write).replace("r2 = 64 ll", f"r2 = {bound} ll")
     data = (seed * (size // len(seed) + 1))[:size]
     agree(text, data, budget=20_000)
+
+
+@pytest.mark.parametrize("start, step", [(-16, 8), (8, -8), (-(2**40), 2**31), (2**63 - 8, 8)])
+def test_ranges_wrapping_around_the_address_space_fault_like_the_interpreter(start: int, step: int) -> None:
+    """Wild pointers stepping across 0 or 2**64: the guard's range arithmetic must not wrap
+    into a region (it sends them to the checked copy, which faults at the first access)."""
+    text = "\n".join(
+        [
+            "r0 = 0",
+            "r3 = 0",
+            f"r4 = {start} ll",
+            "loop:",
+            "r5 = *(u64 *)(r4 + 0)",
+            "r0 += r5",
+            f"r4 += {step}",
+            "r3 += 1",
+            "if r3 < 64 goto loop",
+            "exit",
+        ]
+    )
+    assert len(versioned(text)) == 1
+    assert agree(text, DATA)[0] == ("MemoryAccessError", 4)
