@@ -8,6 +8,7 @@ import struct
 import pytest
 
 import pybpf.object as bpfobj
+from pybpf.progtypes import testrun
 from pybpf.progtypes.testrun import ENOTSUPP, TestRunError, test_run
 
 from .support import ROOT, control, load_example
@@ -33,7 +34,27 @@ def test_basic_run_and_result(xdp_ops: bpfobj.Program, frames: list[bytes]) -> N
     r = test_run(xdp_ops, control(frames[0], op=8, arg=3))
     assert (r.retval, r.action, r.data_out, r.data_size_out) == (3, "TX", control(frames[0], op=8, arg=3), len(frames[0]))
     assert r.ctx_out is None and r.redirect is None
-    assert isinstance(r.duration, int) and r.duration >= 0  # mean ns per run, as the kernel reports it
+
+
+class FakeClock:
+    """A clock that advances by a fixed step per reading: durations become exact numbers."""
+
+    def __init__(self, step: int) -> None:
+        self.now, self.step = 0, step
+
+    def __call__(self) -> int:
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.parametrize("step, repeat, expected", [(900, 3, 300), (10, 4, 2), (2**40, 1, 2**32 - 1)])
+def test_duration_is_the_mean_per_run_clamped_to_u32(
+    xdp_ops: bpfobj.Program, frames: list[bytes], monkeypatch: pytest.MonkeyPatch, step: int, repeat: int, expected: int
+) -> None:
+    """As bpf_test_timer reports it: the time of all repeats divided by their number, at most
+    U32_MAX (the clock is replaced, so nothing here depends on how fast the machine is)."""
+    monkeypatch.setattr(testrun.time, "perf_counter_ns", FakeClock(step))
+    assert test_run(xdp_ops, control(frames[0], op=8, arg=3), repeat=repeat).duration == expected
 
 
 def test_repeat_zero_means_one_and_changes_accumulate(xdp_ops: bpfobj.Program, frames: list[bytes]) -> None:
