@@ -9,7 +9,7 @@ per case in ``src/hostile/manifests/``.  Builds go to a session temporary direct
 from __future__ import annotations
 
 import json
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,15 +24,10 @@ HOSTILE = SRC / "hostile"
 ENGINES = ("interp", "jit")
 
 
-def _need_clang() -> None:
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed (the plugin tests compile C plugins)")
-
-
 @pytest.fixture(scope="session")
-def plugins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PluginPackage]:
+def plugins(tmp_path_factory: pytest.TempPathFactory, need_clang: Callable[[], None]) -> dict[str, PluginPackage]:
     """Every plugin of src/, built (name of its directory -> package)."""
-    _need_clang()
+    need_clang()
     out = tmp_path_factory.mktemp("plugins")
     built: dict[str, PluginPackage] = {}
     for d in sorted(SRC.iterdir()):
@@ -53,8 +48,8 @@ def zips(plugins: dict[str, PluginPackage], tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="session")
-def hostile_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    _need_clang()
+def hostile_objects(tmp_path_factory: pytest.TempPathFactory, need_clang: Callable[[], None]) -> dict[str, bytes]:
+    need_clang()
     out = tmp_path_factory.mktemp("hostile")
     objects = {}
     for src in ("hostile.c", "loop.c"):

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,9 @@ def test_cflags(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_build_check_and_header(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, need_clang: Callable[[], None]
 ) -> None:
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed")
+    need_clang()
     plugin = tmp_path / "counter"
     shutil.copytree(SRC / "counter", plugin)
     shutil.copy(SRC / "toy.h", plugin / "toy.h")  # a host ships its header with the plugin
@@ -64,10 +64,9 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "bytecodes.x.mode: 'sideways' is not one of" in capsys.readouterr().err
 
 
-def test_the_guide_works(tmp_path: Path) -> None:
+def test_the_guide_works(tmp_path: Path, need_clang: Callable[[], None]) -> None:
     """Write the guide's files, run its commands and its Python: what a user would do."""
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed")
+    need_clang()
     blocks = _blocks()
     assert set(blocks) == {"host_example.py", "myplugin/slowstart.c", "myplugin/manifest.json", "run_example.py"}
     for name, text in blocks.items():

@@ -7,8 +7,8 @@ short transfers, ``jit`` the main ones.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,14 +37,9 @@ LOSSY = LinkConfig(bandwidth_bps=20_000_000, delay_us=10_000, loss=0.02, seed=2)
 SIZE = 300_000
 
 
-def _need_clang() -> None:
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed (these tests compile C plugins)")
-
-
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PluginPackage]:
-    _need_clang()
+def faulty(tmp_path_factory: pytest.TempPathFactory, need_clang: Callable[[], None]) -> dict[str, PluginPackage]:
+    need_clang()
     out = tmp_path_factory.mktemp("faulty")
     return {name: build(SRC / name, workdir=out / name) for name in ("faulty_oob", "faulty_loop")}
 
@@ -78,14 +73,16 @@ def test_bundled_plugins_are_all_there() -> None:
 
 
 @pytest.mark.parametrize("name", BUNDLED)
-def test_prebuilt_plugin_loads_and_matches_a_rebuild(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prebuilt_plugin_loads_and_matches_a_rebuild(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, need_clang: Callable[[], None]
+) -> None:
     monkeypatch.chdir(tmp_path)  # the rebuild does not depend on where it is started from
     prebuilt = PluginPackage.open(bundled(name))
     assert check(prebuilt, HOST)  # verified against the host, as an insertion would
     machine_paths = {str(p).encode() for p in (Path(__file__).resolve().parents[3], Path.home(), Path(tempfile.gettempdir()))}
     for data in prebuilt.objects.values():  # debug info names sources relative to the package
         assert not any(path in data for path in machine_paths)
-    _need_clang()
+    need_clang()
     from pybpf.hosts.quic.build_plugins import build_bundled
 
     rebuilt = build_bundled(name)
@@ -109,9 +106,11 @@ def test_package_data_ships_the_host_s_headers_sources_and_zips() -> None:
     assert set(data) <= shipped, sorted(str(p.relative_to(package)) for p in set(data) - shipped)
 
 
-def test_a_bad_plugin_is_refused_whole_and_the_connection_runs_without_it(tmp_path: Path) -> None:
+def test_a_bad_plugin_is_refused_whole_and_the_connection_runs_without_it(
+    tmp_path: Path, need_clang: Callable[[], None]
+) -> None:
     """An insertion the host refuses (a write to a read-only field) leaves nothing behind."""
-    _need_clang()
+    need_clang()
     plugin = tmp_path / "writer"
     plugin.mkdir()
     (plugin / "writer.c").write_text(

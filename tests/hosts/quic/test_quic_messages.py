@@ -7,7 +7,6 @@ Every run is on the deterministic simulated link, so equalities are exact.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,11 +178,10 @@ def test_a_malformed_frame_closes_the_connection(kind: int, payload: bytes, serv
         run(client, server, later=(), server_sends=())
 
 
-def test_reserve_frame_with_a_bad_count_is_the_plugin_s_fault(tmp_path: Path) -> None:
+def test_reserve_frame_with_a_bad_count_is_the_plugin_s_fault(tmp_path: Path, need_clang: Callable[[], None]) -> None:
     """reserve_frame is a host service plugins call at any time; asking for 0 frames faults the
     caller (bad_argument), which is removed, and the connection goes on."""
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed (this test compiles a C plugin)")
+    need_clang()
     plugin = tmp_path / "greedy"
     plugin.mkdir()
     (plugin / "greedy.c").write_text(
