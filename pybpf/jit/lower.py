@@ -554,7 +554,6 @@ class _Function:
         # is at most 2**63, so budget + 1 does not wrap), so that the test in the loop is one
         # compare against a value computed once.
         self.emit("%budget1 = add i64 %budget, 1")
-        self.emit("%budget128 = zext i64 %budget to i128")
         for leader in sorted(self.heads):
             self.emit(f"%limit{leader} = call i64 @llvm.usub.sat.i64(i64 %budget1, i64 {self.marks[leader]})")
         self.emit(f"%sbase = load i64, ptr {self.slot(abi.STACK_BASE)}")
@@ -724,13 +723,14 @@ class _Function:
         few = self.t()
         self.emit(f"{few} = icmp ult i64 {trips}, {MIN_TRIPS * max(1, len(loop.spans))}")
         unless(few)
-        wide, iters, need, start, total, over = (self.t() for _ in range(6))
+        wide, iters, need, start, total, budget, over = (self.t() for _ in range(7))
         self.emit(f"{wide} = zext i64 {trips} to i128")
         self.emit(f"{iters} = add i128 {wide}, 1")
         self.emit(f"{need} = mul i128 {iters}, {self.marks[head]}")
         self.emit(f"{start} = zext i64 {self.count()} to i128")
         self.emit(f"{total} = add i128 {start}, {need}")
-        self.emit(f"{over} = icmp ugt i128 {total}, %budget128")
+        self.emit(f"{budget} = zext i64 %budget to i128")
+        self.emit(f"{over} = icmp ugt i128 {total}, {budget}")
         unless(over)
         if loop.spans:
             probe = self.t()

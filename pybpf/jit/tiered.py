@@ -270,13 +270,13 @@ class TieredEngine(NativeMachine):
 
     def _judge(self) -> None:
         self.on_probation = False
+        fallback, self._fallback = self._fallback, None
         if not self.native_insns:
             return
         native_ns = self.native_ns - self._slowest_ns
-        if self._fallback is not None:  # an upgrade on trial: keep it only if it is faster
+        if fallback is not None:  # an upgrade on trial: keep it only if it is faster
             if native_ns >= self._fallback_ns_per_insn * self.native_insns:
-                self.runner, self.optimised_times, self.upgrade_rejected = self._fallback, None, True
-            self._fallback = None
+                self.runner, self.optimised_times, self.upgrade_rejected = fallback, None, True
             return
         if self.interpreted_insns:
             interpreted = self.interpreted_ns / self.interpreted_insns
