@@ -288,7 +288,7 @@ def run_one(bench: Bench, repeats: int, min_time: float, cpu: str = "") -> dict[
     deadline = time.perf_counter() + 20
     engine = prog.engine
     while time.perf_counter() < deadline and not engine.jit_rejected:
-        settled = engine.tiered and not engine.on_probation
+        settled = engine.tiered and not engine.on_probation and not engine.on_trial
         done = engine.optimised_times is not None or engine.upgrade_rejected
         if settled and (done or engine.native_total_ns >= engine._upgrade_ns * 4):
             break

@@ -32,8 +32,8 @@ because the first run is always interpreted.
   recompiled at level 3 in the background and swapped in between two runs when ready.  Loops
   that LLVM's loop passes can restructure run up to several times faster there; other programs
   run slower (the packet parser of ``bench/run_all.py`` takes 1.7x as long), so the upgrade is
-  on trial, timed like the probation above against the sampled speed of the code it replaced,
-  and is undone (``upgrade_rejected``) unless it is faster.
+  on trial (:class:`Trial`): the old and the new code run in turns until both have been timed
+  long enough, and the upgrade is undone (``upgrade_rejected``) unless it is faster.
 
 A run is never migrated mid-way: a long first run stays interpreted to its end (it may have
 touched memory and called helpers, so it cannot be restarted).  Compiling never lengthens a run
@@ -73,6 +73,37 @@ NEVER = 1 << 62
 T = TypeVar("T")
 _rejected: set[str] = set()  # programs whose native code ran slower than the interpreter
 _baselines: dict[str, float] = {}  # program key -> interpreted ns per instruction measured here
+
+
+class Trial:
+    """An upgrade on trial: the current code and the upgraded one, timed in turns.
+
+    Single runs are compared per executed instruction, batches per item, each kind on its own;
+    the first kind with :data:`PROBATION_RUNS` timed runs and :data:`PROBATION_NS` / 2 on both
+    sides decides (the first run of each code, which sets up its tables, and each side's
+    slowest, which may have been descheduled, are left out).
+    """
+
+    def __init__(self, codes: tuple[NativeRunner, NativeRunner]) -> None:
+        self.codes = codes  # (current, upgraded)
+        # per kind (single, batch) and side: [ns, work, timed runs, slowest ns, runs seen]
+        self.stats = [[[0, 0, 0, 0, 0] for _ in range(2)] for _ in range(2)]
+
+    def record(self, side: int, ns: int, work: int, batch: bool) -> bool | None:
+        """Add one run; None while undecided, else whether the upgrade is faster."""
+        stats = self.stats[int(batch)]
+        mine = stats[side]
+        mine[4] += 1
+        if mine[4] == 1:
+            return None
+        mine[0] += ns
+        mine[1] += work
+        mine[2] += 1
+        mine[3] = max(mine[3], ns)
+        if all(s[2] > PROBATION_RUNS and s[0] - s[3] >= PROBATION_NS // 2 for s in stats):
+            current, upgraded = ((s[0] - s[3]) / max(s[1], 1) for s in stats)
+            return upgraded < current
+        return None
 
 
 class TieredEngine(NativeMachine):
@@ -126,9 +157,7 @@ class TieredEngine(NativeMachine):
         self._table: Sequence[int] = ()
         self.uses_table = calls_table_helpers(self)
         self.native_total_ns = 0  # sampled estimate of the time spent in native runs
-        self._steady_ns = self._steady_insns = 0  # sampled runs of the current native code
-        self._fallback: NativeRunner | None = None  # the code an upgrade on trial replaced
-        self._fallback_ns_per_insn = 0.0
+        self._trial: Trial | None = None  # an upgrade on trial against the code it would replace
         self.optimised_times: CompileTimes | None = None
         self.upgrade_rejected = False
         self._upgrade_ns = (
@@ -152,6 +181,11 @@ class TieredEngine(NativeMachine):
     @property
     def tiered(self) -> bool:
         return self.runner is not None
+
+    @property
+    def on_trial(self) -> bool:
+        """A level-3 upgrade is being timed against the code it would replace."""
+        return self._trial is not None
 
     def run(
         self, mem: bytes | bytearray | Region | None = None, *, r1: int | None = None, r2: int | None = None
@@ -183,8 +217,9 @@ class TieredEngine(NativeMachine):
     def set_table(self, values: Sequence[int]) -> None:
         """The argument table of table helpers, for whichever tier runs next."""
         self._table = values
-        if self.runner is not None:
-            self.runner.set_table(values)
+        for runner in self._trial.codes if self._trial is not None else (self.runner,):
+            if runner is not None:
+                runner.set_table(values)
 
     def call_function(self, address: int, *args: int) -> int:
         """For helpers: a callback into the program runs in whichever tier is running the program."""
@@ -206,7 +241,7 @@ class TieredEngine(NativeMachine):
         one in the interpreter (same results), and their time counts towards the tier-up."""
         runner = self.runner
         if runner is not None:
-            return self._timed(lambda: runner.run_batch(data, offsets, lengths, out, context), batch=True)
+            return self._timed(lambda: runner.run_batch(data, offsets, lengths, out, context), items=len(offsets))
         t0 = time.perf_counter_ns()
         count = 0
 
@@ -225,11 +260,15 @@ class TieredEngine(NativeMachine):
             if self.interpreted_ns >= self.tier_threshold_ns and self.jit_error is None and self.runner is None:
                 self._tier_up()
 
-    def _timed(self, native_run: Callable[[], T], batch: bool = False) -> T:
+    def _timed(self, native_run: Callable[[], T], items: int = 0) -> T:
         """A native run; during probation its time per instruction is recorded and, once there
         is enough of it, compared with the interpreter's: if native code is not faster (programs
         dominated by helper calls, whose Python <-> native crossings cost more than the
-        instructions they replace), the engine goes back to interpreting for good."""
+        instructions they replace), the engine goes back to interpreting for good.  ``items``:
+        the number of runs of a batch (0 for a single run)."""
+        batch = items > 0
+        if self._trial is not None:
+            return self._trial_run(self._trial, native_run, items)
         if not self.on_probation:
             self._ticks += 1
             if self._ticks % SAMPLE_EVERY:
@@ -244,11 +283,7 @@ class TieredEngine(NativeMachine):
                 return native_run()
             finally:
                 self._native = False
-                elapsed = time.perf_counter_ns() - t0
-                self.native_total_ns += elapsed * SAMPLE_EVERY
-                if not batch:
-                    self._steady_ns += elapsed
-                    self._steady_insns += self.instructions_executed
+                self.native_total_ns += (time.perf_counter_ns() - t0) * SAMPLE_EVERY
                 if self.native_total_ns >= self._upgrade_ns and self._compiling is None:
                     self._upgrade_ns = NEVER
                     self._tier_up(OPTIMISED_LEVEL)
@@ -270,14 +305,9 @@ class TieredEngine(NativeMachine):
 
     def _judge(self) -> None:
         self.on_probation = False
-        fallback, self._fallback = self._fallback, None
         if not self.native_insns:
             return
         native_ns = self.native_ns - self._slowest_ns
-        if fallback is not None:  # an upgrade on trial: keep it only if it is faster
-            if native_ns >= self._fallback_ns_per_insn * self.native_insns:
-                self.runner, self.optimised_times, self.upgrade_rejected = fallback, None, True
-            return
         if self.interpreted_insns:
             interpreted = self.interpreted_ns / self.interpreted_insns
         else:  # started native from the cache: what another engine measured, or a fast interpreter
@@ -287,6 +317,28 @@ class TieredEngine(NativeMachine):
             self.jit_rejected = True
             self.tier_threshold_ns = NEVER
             _rejected.add(self._program_key())
+
+    def _trial_run(self, trial: Trial, native_run: Callable[[], T], items: int) -> T:
+        """One run during an upgrade's trial: the two codes take turns, so both are timed over
+        the same stretch of time (this machine's speed can drift by 2x within seconds, which
+        made a comparison with earlier samples keep a slower upgrade)."""
+        side = 1 if self.runner is trial.codes[1] else 0
+        t0 = time.perf_counter_ns()
+        self._native = True
+        try:
+            return native_run()
+        finally:
+            self._native = False
+            elapsed = time.perf_counter_ns() - t0
+            self.native_total_ns += elapsed
+            verdict = trial.record(side, elapsed, items or self.instructions_executed, batch=items > 0)
+            if verdict is None:
+                self.runner = trial.codes[1 - side]
+            else:
+                self._trial = None
+                self.runner = trial.codes[1 if verdict else 0]
+                if not verdict:
+                    self.optimised_times, self.upgrade_rejected = None, True
 
     def _program_key(self) -> str:
         if self._key is None:
@@ -351,12 +403,10 @@ class TieredEngine(NativeMachine):
         native, times = result["native"]
         if upgrade:
             if self.runner is not None and not self.jit_rejected:
-                if self._steady_insns:  # on trial against the code it replaces (see the docstring)
-                    self._fallback, self._fallback_ns_per_insn = self.runner, self._steady_ns / self._steady_insns
-                    self.on_probation = True
-                    self.native_ns = self.native_insns = self._native_runs = self._slowest_ns = 0
-                self.runner = bind_compiled(self, native)
-                self.runner.set_table(self._table)
+                upgraded = bind_compiled(self, native)
+                upgraded.set_table(self._table)
+                self._trial = Trial((self.runner, upgraded))
+                self.runner = upgraded
                 self.optimised_times = times
             return
         self.runner = bind_compiled(self, native)
