@@ -272,7 +272,10 @@ def _analyse(
         assumed = kept
     out = at_latch  # the back edge's state: the latch's jump changes no register
     steps: dict[int, int] = {}
-    for key in {*range(11), *(k for v in out.values() if v is not None for k, _ in v.terms), *out}:
+    # Every symbol an access's address or a back-edge value names: a frame slot the loop only
+    # reads (a pointer spilled before it) is invariant and so may be probed once.
+    named = {k for v in [*out.values(), *(a for a, _, _ in addresses.values())] if v is not None for k, _ in v.terms}
+    for key in {*range(11), *named, *out}:
         value = _value(out, key)
         if value is not None and len(value.terms) == 1 and value.terms[0] == (key, 1):
             steps[key] = value.const

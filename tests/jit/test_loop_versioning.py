@@ -333,3 +333,37 @@ def test_ranges_wrapping_around_the_address_space_fault_like_the_interpreter(sta
     )
     assert len(versioned(text)) == 1
     assert agree(text, DATA)[0] == ("MemoryAccessError", 4)
+
+
+SPILLED_POINTER = """
+    r6 = r1
+    r6 += {offset}
+    *(u64 *)(r10 - 16) = r6
+    r0 = 0
+    r3 = 0
+loop:
+    r4 = *(u64 *)(r10 - 16)
+    r5 = *(u8 *)(r4 + 0)
+    r5 += 1
+    *(u8 *)(r4 + 0) = r5
+    r4 = 0
+    r0 += r5
+    r3 += 1
+    if r3 < 40 goto loop
+    exit
+"""
+
+
+@pytest.mark.parametrize("offset, fault", [(0, False), (255, False), (256, True)])
+def test_a_pointer_spilled_before_the_loop_is_probed_once(offset: int, fault: bool) -> None:
+    """A counter pointer clang keeps in a stack slot the loop only reads (the parser's stats)
+    is invariant even when no register holds it at the back edge: its accesses are the
+    guard's, and one past the region still faults at the
+    load, after no store."""
+    text = SPILLED_POINTER.format(offset=offset)
+    ((loop),) = versioned(text).values()
+    assert {6, 8} <= loop.covered  # the load and the store through the refilled pointer
+    result, _, data = agree(text, DATA)
+    assert (result == ("MemoryAccessError", 6)) == fault
+    if not fault:
+        assert data[offset] == (DATA[offset] + 40) % 256
