@@ -65,6 +65,7 @@ XFER_N = 49
 # Functions of the runtime library (pybpf.jit.rtlib), shared by every program: generated code
 # calls them through these slots, so that it neither contains nor compiles them.
 LOOKUP_FN = 50  # i1 preserve_most (ctx, addr, size, write, pc, count): is the access allowed (then cached)
+QUIET_PC = -1  # a lookup's pc that asks it to record nothing on a miss
 MAP_LOOKUP_FN = 51  # {i64, i1} (ctx, map, key, stack lo, stack end, site): see pybpf.jit.maps
 MAP_UPDATE_FN = 52  # {i64, i1} (ctx, map, key, value, flags, stack lo, stack end)
 MAP_DELETE_FN = 53  # {i64, i1} (ctx, map, key, stack lo, stack end)

@@ -347,7 +347,7 @@ def _iterate(
         for i in blocks[b].insns:
             if i == last:
                 at_latch = dict(state)
-            _execute(insns, i, forms[i], state, addresses, frame)
+            execute(insns, i, forms[i], state, addresses, frame)
         for s in succ(b):
             if s in body and s != head:
                 if s in state_in:
@@ -405,7 +405,7 @@ def _frame_offset(base: Affine | None, off: int, frame: int) -> int | None:
     return offset if -frame <= offset < 0 else None
 
 
-def _execute(
+def execute(
     insns: Sequence[Instruction],
     i: int,
     form: Form,
@@ -414,7 +414,7 @@ def _execute(
     frame: int,
 ) -> None:
     """Instruction ``i``'s effect on the symbolic registers and frame slots (and the address of
-    an access)."""
+    an access).  Also what :func:`pybpf.jit.lower.entry_groups` runs over a block."""
     insn, kind = insns[i], form.kind
     if kind in _ACCESSES:
         load = kind in (Kind.LOAD, Kind.LOADSX)

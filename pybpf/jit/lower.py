@@ -62,6 +62,12 @@ pair of phis per check and join point, checks were more than half of LLVM's work
 memory-heavy programs.  (A frame under 8 bytes cannot seed the cache; every access then goes
 through the lookup.)
 
+Accesses of one block through the same base register, between writes of that register and with
+no call between them (a header's fields read one after another), share one test: at the first of
+them the whole range they span is tested against the cache, and each of them then only branches
+on that result.  When the range is not inside the cached region each access takes its own check
+as above, so the range test never decides an outcome: it only skips checks that would pass.
+
 Versioned loops
 ---------------
 A simple counted loop (:mod:`pybpf.jit.loops`: a counter stepping by one towards a bound,
@@ -113,7 +119,7 @@ from pybpf.isa.instruction import Instruction, branch_target, is_function_addres
 from pybpf.isa.opcodes import Form, Kind
 from pybpf.jit import abi
 from pybpf.jit.compiler import JitError
-from pybpf.jit.loops import MASK, MIN_TRIPS, SLOT_BASE, Affine, CountedLoop, Span, counted_loops, slot_offset
+from pybpf.jit.loops import MASK, MIN_TRIPS, SLOT_BASE, Affine, CountedLoop, Span, counted_loops, execute, slot_offset
 from pybpf.jit.maps import NATIVE_HELPERS
 from pybpf.vm.codegen import block_leaders, function_entries, instruction_starts
 
@@ -304,6 +310,140 @@ def skip_arms(
 
 
 _MEMORY = frozenset({Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG, Kind.ATOMIC})
+_PLAIN_ACCESSES = frozenset({Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG})
+_WRITE_DST = frozenset({Kind.ALU, Kind.END, Kind.LDDW, Kind.LOAD, Kind.LOADSX})
+_PURE = frozenset({Kind.ALU, Kind.END, Kind.JUMP})  # no memory, no call
+_MAX_SHARED_RANGE = 256  # accesses further apart get tests of their own (a range across regions fails)
+
+
+@dataclass
+class SharedCheck:
+    """Accesses of one block that one range test covers (see "Memory checks")."""
+
+    base: Affine  # what every member addresses from (a register, or a form of block-entry values)
+    low: int  # the range, as offsets from that base
+    high: int
+    write: bool
+    members: tuple[int, ...]  # in program order
+
+
+@dataclass
+class CheckedStretch:
+    """Instructions of a block emitted twice: without their shared checks when every range test
+    passes at ``start``, else with every check."""
+
+    start: int
+    end: int  # inclusive
+    groups: list[SharedCheck]
+
+    @property
+    def unchecked(self) -> frozenset[int]:
+        return frozenset(i for group in self.groups for i in group.members)
+
+
+def _writes(insn: Instruction, form: Form) -> int | None:
+    """The register an instruction of a stretch writes (they contain no calls)."""
+    return insn.dst if form.kind in _WRITE_DST else None
+
+
+def shared_groups(
+    insns: Sequence[Instruction], forms: Sequence[Form], block: Sequence[int], needs_check: Callable[[int], bool]
+) -> list[SharedCheck]:
+    """The accesses of a block that can share a range test.
+
+    A group's members use one base register and the same kind of access (read or write: they
+    test different caches), and nothing between them writes the register or calls out (a helper
+    may change the regions; a relocated ``lddw`` calls Python).  Groups of one access keep their
+    plain check.
+    """
+    Member = tuple[int, int, int]  # offset, size, access
+    runs: list[tuple[tuple[int, bool], list[Member]]] = []  # (base register, write), members
+    open_groups: dict[tuple[int, bool], list[Member]] = {}
+    for i in block:
+        insn, form = insns[i], forms[i]
+        if form.kind in _PLAIN_ACCESSES:
+            load = form.kind in (Kind.LOAD, Kind.LOADSX)
+            if needs_check(i):
+                open_groups.setdefault((insn.src if load else insn.dst, not load), []).append((insn.off, form.width, i))
+        elif form.kind not in _PURE and not _is_imm64(form):
+            runs.extend(open_groups.items())  # a call, an atomic, a relocation: start afresh
+            open_groups.clear()
+            continue
+        written = _writes(insn, form)
+        runs.extend((key, open_groups.pop(key)) for key in [k for k in open_groups if k[0] == written])
+    runs.extend(open_groups.items())
+    return _split([(Affine.register(base), write, members) for (base, write), members in runs])
+
+
+def _split(runs: Sequence[tuple[Affine, bool, list[tuple[int, int, int]]]]) -> list[SharedCheck]:
+    """Groups from accesses ``(offset, size, index)`` by base: nearby ones together, and never
+    a group of one."""
+    groups: list[SharedCheck] = []
+    for base, write, members in runs:
+        part: list[tuple[int, int, int]] = []
+        for member in [*sorted(members), None]:
+            if part and (member is None or member[0] + member[1] - part[0][0] > _MAX_SHARED_RANGE):
+                if len(part) > 1:
+                    high = max(o + w for o, w, _ in part)
+                    groups.append(SharedCheck(base, part[0][0], high, write, tuple(sorted(i for _, _, i in part))))
+                part = []
+            if member is not None:
+                part.append(member)
+    return groups
+
+
+def entry_groups(
+    insns: Sequence[Instruction],
+    forms: Sequence[Form],
+    block: Sequence[int],
+    needs_check: Callable[[int], bool],
+    frame: int = 0,
+) -> list[SharedCheck]:
+    """Groups of a block whose ranges can be tested before it runs: every access up to the
+    first call-like instruction whose address is an affine form of the registers (and, for a
+    private frame of ``frame`` bytes, the 8-byte stack slots) at the block's entry, by form
+    and kind of access (:func:`pybpf.jit.loops.execute` follows copies, additions and constant
+    multiplications, as for loops)."""
+    state: dict[int, Affine | None] = {r: Affine.register(r) for r in range(11)}
+    addresses: dict[int, tuple[Affine | None, int, bool]] = {}
+    for i in block:
+        form = forms[i]
+        if form.kind not in _PLAIN_ACCESSES and form.kind not in _PURE and not _is_imm64(form):
+            break
+        execute(insns, i, form, state, addresses, frame)
+    runs: dict[tuple[Affine, bool], list[tuple[int, int, int]]] = {}
+    for i, (address, size, write) in addresses.items():
+        if address is not None and needs_check(i):
+            offset = address.const - (1 << 64) if address.const >> 63 else address.const
+            runs.setdefault((Affine(address.terms, 0), write), []).append((offset, size, i))
+    return _split([(base, write, members) for (base, write), members in runs.items()])
+
+
+def _is_imm64(form: Form) -> bool:
+    return form.kind is Kind.LDDW and form.op == "imm64"
+
+
+def checked_stretches(
+    insns: Sequence[Instruction], forms: Sequence[Form], block: Sequence[int], needs_check: Callable[[int], bool]
+) -> list[CheckedStretch]:
+    """Where a block's shared groups are tested: groups whose stretches overlap share one
+    stretch, tested at its start, which is why a later group must not have its register
+    written between that start and its own first member (else it keeps its plain checks)."""
+    groups = shared_groups(insns, forms, block, needs_check)
+    position = {i: k for k, i in enumerate(block)}
+    stretches: list[CheckedStretch] = []
+    for group in sorted(groups, key=lambda g: position[g.members[0]]):
+        first, last = group.members[0], group.members[-1]
+        if stretches and position[first] <= position[stretches[-1].end]:
+            stretch = stretches[-1]
+            between = block[position[stretch.start] : position[first]]
+            if any(_writes(insns[i], forms[i]) == group.base.terms[0][0] for i in between):
+                continue
+            stretch.groups.append(group)
+            stretch.end = max(stretch.end, last, key=position.__getitem__)
+        else:
+            stretches.append(CheckedStretch(first, last, [group]))
+    return stretches
 
 
 def frame_use(
@@ -376,6 +516,7 @@ class _Function:
         self.arms: frozenset[int] = frozenset()
         self.slot_ptrs: dict[int, str] = {}
         self.loops: dict[int, CountedLoop] = {}  # versioned loops by head (see pybpf.jit.loops)
+        self.unchecked: frozenset[int] = frozenset()  # accesses of the stretch being emitted unchecked
         self.variant: int | None = None  # the head of the loop whose fast copy is being emitted
         self.current = -1  # leader of the block being emitted
         self.promoted = False  # the frame is an alloca (see "Stack")
@@ -639,10 +780,25 @@ class _Function:
             self.open(hand)
             self.transfer(block.leader, c)
             self.open(body)
+        stretches: dict[int, CheckedStretch] = {}
+        if self.fast_checks and self.variant is not None:
+            self.entry_test(block)
+        elif self.fast_checks:
+            checked = checked_stretches(self.p.insns, self.p.forms, block.insns, self.needs_check)
+            stretches = {s.start: s for s in checked}
         if block.leader not in self.arms:  # an arm's length was added by the block before it
             self.add_count(str(len(block.insns)))
-        for i in block.insns:
-            self.insn(i)
+        k = 0
+        while k < len(block.insns):
+            stretch = stretches.get(block.insns[k])
+            if stretch is None:
+                self.insn(block.insns[k])
+                k += 1
+                continue
+            length = block.insns.index(stretch.end) + 1 - k
+            self.stretch(stretch, block.insns[k : k + length])
+            k += length
+        self.unchecked = frozenset()
         if block.falls_through:
             self.emit(self.goto(block.successors[0]))
 
@@ -965,7 +1121,7 @@ class _Function:
         ``-stack_size <= off`` and ``off + size <= 0`` is inside the frame (the interpreter
         makes the same argument in :func:`pybpf.vm.codegen.translate`).
         """
-        if i in self.p.options.safe:
+        if i in self.p.options.safe or i in self.unchecked:
             return True
         if self.variant is not None and i in self.loops[self.variant].covered:
             return True
@@ -1003,6 +1159,93 @@ class _Function:
         self.open(bad)  # the lookup recorded the fault and the count; every such block is the same
         self.emit("ret i64 1")
         self.open(hit)
+
+    def needs_check(self, i: int) -> bool:
+        """Access ``i`` (a plain load or store) is checked at run time."""
+        insn, form = self.p.insns[i], self.p.forms[i]
+        base = insn.src if form.kind in (Kind.LOAD, Kind.LOADSX) else insn.dst
+        return not self.in_frame(base, insn.off, form.width) and not self.proven(i, base, insn.off, form.width)
+
+    def entry_test(self, block: Block) -> None:
+        """In a fast loop copy: test the ranges of the block's shared groups before it runs, and
+        when one is not inside the cached region go on in the checked copy of the same block
+        (which the rest of this entry into the loop then runs; both copies keep the same
+        registers and count, so the switch is invisible)."""
+        frame = self.frame if self.promoted else 0
+        groups = entry_groups(self.p.insns, self.p.forms, block.insns, self.needs_check, frame)
+        if not groups:
+            return
+        fast = self.label()
+        self.toward((block.leader,))
+        self.all_in_range(groups, fast, f"b{block.leader}")
+        self.open(fast)
+        self.unchecked = frozenset(i for group in groups for i in group.members)
+
+    def all_in_range(self, groups: Sequence[SharedCheck], yes: str, no: str) -> None:
+        """Branch to ``yes`` when every group's range lies in one region with its permission,
+        else to ``no``: the cached regions first, then (on a miss) the lookup, quietly, which
+        also caches what it finds."""
+        passed, ranges = "", []
+        for group in groups:
+            test, start = self.range_test(group)
+            ranges.append((start, group))
+            if passed:
+                both = self.t()
+                self.emit(f"{both} = and i1 {passed}, {test}")
+                test = both
+            passed = test
+        miss = self.label()
+        self.emit(f"br i1 {passed}, label %{yes}, label %{miss}, {_LIKELY}")
+        self.open(miss)
+        for k, (start, group) in enumerate(ranges):
+            found = self.t()
+            self.emit(
+                f"{found} = call preserve_mostcc i1 %lookup(ptr %ctx, i64 {start}, i64 {group.high - group.low},"
+                f" i64 {int(group.write)}, i64 {abi.QUIET_PC}, i64 0)"
+            )
+            nxt = yes if k == len(ranges) - 1 else self.label()
+            self.emit(f"br i1 {found}, label %{nxt}, label %{no}")
+            if nxt != yes:
+                self.open(nxt)
+
+    def stretch(self, stretch: CheckedStretch, insns: Sequence[int]) -> None:
+        """Instructions emitted twice (see "Memory checks"): both copies go on at ``join``, and
+        registers live in ``alloca`` slots, so nothing else needs merging."""
+        fast, slow, join = self.label(), self.label(), self.label()
+        self.all_in_range(stretch.groups, fast, slow)
+        self.open(fast)
+        self.unchecked = stretch.unchecked
+        for i in insns:
+            self.insn(i)
+        self.unchecked = frozenset()
+        self.emit(f"br label %{join}")
+        self.open(slow)
+        for i in insns:
+            self.insn(i)
+        self.emit(f"br label %{join}")
+        self.open(join)
+
+    def range_test(self, group: SharedCheck) -> tuple[str, str]:
+        """Whether ``[base + low, base + high)`` lies in the cached region (no lookup on a miss:
+        the members then check themselves).  A range of at most 8 bytes is tested like the
+        smallest access size that holds it; a longer one at both ends, which cannot wrap because
+        a region's span is far below 2**63."""
+        cache = abi.WCACHE if group.write else abi.RCACHE
+        length = group.high - group.low
+        start = self.affine(group.base.plus(Affine.constant(group.low)))
+        lo, rel, passed = self.ctx_load(cache), self.t(), self.t()
+        self.emit(f"{rel} = sub i64 {start}, {lo}")
+        fitting = [size for size in abi.CACHE_SIZES if size >= length]
+        if fitting:
+            lim = self.ctx_load(cache + 1 + abi.CACHE_SIZES.index(fitting[0]))
+            self.emit(f"{passed} = icmp ule i64 {rel}, {lim}")
+            return passed, start
+        lim, last, low_in, high_in = self.ctx_load(cache + 1), self.t(), self.t(), self.t()
+        self.emit(f"{last} = add i64 {rel}, {length - 1}")
+        self.emit(f"{low_in} = icmp ule i64 {rel}, {lim}")
+        self.emit(f"{high_in} = icmp ule i64 {last}, {lim}")
+        self.emit(f"{passed} = and i1 {low_in}, {high_in}")
+        return passed, start
 
     def pointer(self, addr: str) -> str:
         p = self.t()

@@ -57,7 +57,8 @@ def lookup_function() -> list[str]:
     stack (whose live part moves with calls) is checked first, then the region table.  A write
     to the stack lowers ``DIRTY_LO`` to the live part's bottom (a pointer to the stack was passed
     around).  ``preserve_mostcc``: the callers' registers survive the call, so a miss path costs
-    the hot path no spills.
+    the hot path no spills.  With ``pc`` = :data:`pybpf.jit.abi.QUIET_PC` a miss records nothing
+    (a shared range test asks for a range that no single access need fault on).
     """
     return _region_search(probe=False)
 
@@ -172,6 +173,11 @@ def _region_search(probe: bool) -> list[str]:
         "yes:",
         "  ret i1 true",
         "fail:",
+        f"  %quiet = icmp eq i64 %pc, {s.QUIET_PC}",
+        "  br i1 %quiet, label %no, label %record",
+        "no:",
+        "  ret i1 false",
+        "record:",
         f"  %q1 = getelementptr i64, ptr %ctx, i64 {s.STATUS}",
         f"  store i64 {s.STATUS_MEMORY}, ptr %q1",
         f"  %q2 = getelementptr i64, ptr %ctx, i64 {s.FAULT_PC}",
