@@ -111,7 +111,7 @@ faster.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pybpf.isa import semantics
@@ -392,31 +392,67 @@ def _split(runs: Sequence[tuple[Affine, bool, list[tuple[int, int, int]]]]) -> l
     return groups
 
 
-def entry_groups(
+def entry_plan(
     insns: Sequence[Instruction],
     forms: Sequence[Form],
-    block: Sequence[int],
+    blocks: Mapping[int, Block],
+    body: frozenset[int],
+    head: int,
     needs_check: Callable[[int], bool],
     frame: int = 0,
-) -> list[SharedCheck]:
-    """Groups of a block whose ranges can be tested before it runs: every access up to the
-    first call-like instruction whose address is an affine form of the registers (and, for a
-    private frame of ``frame`` bytes, the 8-byte stack slots) at the block's entry, by form
-    and kind of access (:func:`pybpf.jit.loops.execute` follows copies, additions and constant
-    multiplications, as for loops)."""
-    state: dict[int, Affine | None] = {r: Affine.register(r) for r in range(11)}
-    addresses: dict[int, tuple[Affine | None, int, bool]] = {}
-    for i in block:
-        form = forms[i]
-        if form.kind not in _PLAIN_ACCESSES and form.kind not in _PURE and not _is_imm64(form):
-            break
-        execute(insns, i, form, state, addresses, frame)
-    runs: dict[tuple[Affine, bool], list[tuple[int, int, int]]] = {}
-    for i, (address, size, write) in addresses.items():
-        if address is not None and needs_check(i):
-            offset = address.const - (1 << 64) if address.const >> 63 else address.const
-            runs.setdefault((Affine(address.terms, 0), write), []).append((offset, size, i))
-    return _split([(base, write, members) for (base, write), members in runs.items()])
+) -> dict[int, list[SharedCheck]]:
+    """For a versioned loop's fast copy: the groups each block tests at its entry.
+
+    A block's tests cover its own checked accesses and those of the blocks only it leads to
+    (its chain: blocks of the body whose single predecessor is it, theirs, and so on), grouped
+    by the affine form of their addresses in the registers (and the 8-byte slots of a private
+    frame of ``frame`` bytes) at its entry -- what :func:`pybpf.jit.loops.execute` follows.  A
+    group is tested where it has a member of the block itself (testing for accesses only some
+    path below takes would send the other paths to the checked copy for nothing), and every
+    access by the first block that can.  In the fast copy a block of a chain is entered from its
+    predecessor alone, so an access tested above needs no check of its own.
+    """
+    preds = dict.fromkeys(body, 0)
+    for b in body:
+        for s in blocks[b].successors:
+            if s in body and s != head:
+                preds[s] += 1
+    children = {
+        b: [s for s in dict.fromkeys(blocks[b].successors) if s in body and s != head and preds[s] == 1]
+        for b in body
+    }
+    covered: set[int] = set()
+    plan: dict[int, list[SharedCheck]] = {}
+
+    def walk(b: int, state: dict[int, Affine | None], addresses: dict[int, tuple[Affine | None, int, bool]]) -> None:
+        for i in blocks[b].insns:
+            form = forms[i]
+            if form.kind not in _PLAIN_ACCESSES and form.kind not in _PURE and not _is_imm64(form):
+                return  # a call or an atomic: what follows may see other regions
+            execute(insns, i, form, state, addresses, frame)
+        for child in children[b]:
+            walk(child, dict(state), addresses)
+
+    def plan_from(b: int) -> None:
+        addresses: dict[int, tuple[Affine | None, int, bool]] = {}
+        walk(b, {r: Affine.register(r) for r in range(11)}, addresses)
+        runs: dict[tuple[Affine, bool], list[tuple[int, int, int]]] = {}
+        for i, (address, size, write) in addresses.items():
+            if address is not None and i not in covered and needs_check(i):
+                offset = address.const - (1 << 64) if address.const >> 63 else address.const
+                runs.setdefault((Affine(address.terms, 0), write), []).append((offset, size, i))
+        own = set(blocks[b].insns)
+        groups = [g for g in _split([(k, w, m) for (k, w), m in runs.items()]) if own.intersection(g.members)]
+        if groups:
+            plan[b] = groups
+            covered.update(i for g in groups for i in g.members)
+        for child in children[b]:
+            plan_from(child)
+
+    for b in sorted(body):
+        if b == head or preds[b] != 1:
+            plan_from(b)
+    return plan
 
 
 def _is_imm64(form: Form) -> bool:
@@ -516,7 +552,8 @@ class _Function:
         self.arms: frozenset[int] = frozenset()
         self.slot_ptrs: dict[int, str] = {}
         self.loops: dict[int, CountedLoop] = {}  # versioned loops by head (see pybpf.jit.loops)
-        self.unchecked: frozenset[int] = frozenset()  # accesses of the stretch being emitted unchecked
+        self.unchecked: frozenset[int] = frozenset()  # accesses a range test covers where they are emitted
+        self.plan: dict[int, list[SharedCheck]] = {}  # a fast loop copy's entry tests (see entry_plan)
         self.variant: int | None = None  # the head of the loop whose fast copy is being emitted
         self.current = -1  # leader of the block being emitted
         self.promoted = False  # the frame is an alloca (see "Stack")
@@ -726,9 +763,14 @@ class _Function:
         for head, loop in self.loops.items():
             self.guard(loop)
             self.variant = head
+            if self.fast_checks:
+                self.plan = entry_plan(
+                    p.insns, p.forms, p.blocks, loop.body, head, self.needs_check, self.frame if self.promoted else 0
+                )
+                self.unchecked = frozenset(i for groups in self.plan.values() for g in groups for i in g.members)
             for leader in sorted(loop.body):
                 self.block(p.blocks[leader])
-            self.variant = None
+            self.variant, self.plan, self.unchecked = None, {}, frozenset()
         self.tail()
         self.out.append("}")
         self.out[slots_at:slots_at] = [
@@ -798,7 +840,6 @@ class _Function:
             length = block.insns.index(stretch.end) + 1 - k
             self.stretch(stretch, block.insns[k : k + length])
             k += length
-        self.unchecked = frozenset()
         if block.falls_through:
             self.emit(self.goto(block.successors[0]))
 
@@ -1167,19 +1208,17 @@ class _Function:
         return not self.in_frame(base, insn.off, form.width) and not self.proven(i, base, insn.off, form.width)
 
     def entry_test(self, block: Block) -> None:
-        """In a fast loop copy: test the ranges of the block's shared groups before it runs, and
-        when one is not inside the cached region go on in the checked copy of the same block
-        (which the rest of this entry into the loop then runs; both copies keep the same
-        registers and count, so the switch is invisible)."""
-        frame = self.frame if self.promoted else 0
-        groups = entry_groups(self.p.insns, self.p.forms, block.insns, self.needs_check, frame)
+        """In a fast loop copy: test the ranges :func:`entry_plan` gives the block before it runs,
+        and when one is not in a region go on in the checked copy of the same block (which the
+        rest of this entry into the loop then runs; both copies keep the same registers and
+        count, so the switch is invisible)."""
+        groups = self.plan.get(block.leader)
         if not groups:
             return
         fast = self.label()
         self.toward((block.leader,))
         self.all_in_range(groups, fast, f"b{block.leader}")
         self.open(fast)
-        self.unchecked = frozenset(i for group in groups for i in group.members)
 
     def all_in_range(self, groups: Sequence[SharedCheck], yes: str, no: str) -> None:
         """Branch to ``yes`` when every group's range lies in one region with its permission,

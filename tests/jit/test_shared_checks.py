@@ -19,7 +19,7 @@ from pybpf.errors import VMError
 from pybpf.isa.assembler import assemble
 from pybpf.isa.instruction import validate
 from pybpf.jit import JitEngine
-from pybpf.jit.lower import basic_blocks, checked_stretches, entry_groups, lower, shared_groups
+from pybpf.jit.lower import SharedCheck, basic_blocks, checked_stretches, entry_plan, lower, shared_groups
 from pybpf.vm.interpreter import Interpreter
 from pybpf.vm.memory import Region
 
@@ -92,12 +92,23 @@ def test_overlapping_groups_share_a_stretch_unless_a_register_changes_first() ->
     stretches = checked_stretches(insns, forms, block, lambda i: True)
     assert [(s.start, s.end, sorted(s.unchecked)) for s in stretches] == [(0, 7, [0, 1, 2, 3, 7])]
     late = "r2 = r1\n" + text.replace("r4 = *(u8 *)(r2 + 0)", "r2 = r1")
-    insns = assemble(late)
-    forms = validate(insns)
-    block = basic_blocks(insns, forms)[0].insns
     # Tested at the block's entry, r2 is r1 there: one group of r1 (the load through r6 = 1 is
     # a constant address of its own, the one through a loaded r6 unknown).
-    assert [g.members for g in entry_groups(insns, forms, block, lambda i: True)] == [(1, 3, 4, 8)]
+    assert [g.members for g in plan_of(late)[0]] == [(1, 3, 4, 8)]
+
+
+def plan_of(text: str, frame: int = 0, needs: frozenset[int] | None = None) -> dict[int, list[SharedCheck]]:
+    """The entry tests of the fast copy of the loop at the program's first label (or of
+    block 0 taken as a loop body of its own)."""
+    insns = assemble(text)
+    forms = validate(insns)
+    blocks = basic_blocks(insns, forms)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    head = 0
+    if "loop:" in lines:
+        head = sum(1 for line in lines[: lines.index("loop:")] if not line.endswith(":"))
+    body = frozenset(b for b in blocks if head <= b < len(insns) - 1) if head else frozenset({0})
+    return entry_plan(insns, forms, blocks, body, head, lambda i: needs is None or i in needs, frame)
 
 
 def test_entry_groups_follow_addresses_computed_in_the_block() -> None:
@@ -118,13 +129,57 @@ def test_entry_groups_follow_addresses_computed_in_the_block() -> None:
             "exit",
         ]
     )
-    insns = assemble(text)
-    forms = validate(insns)
-    block = basic_blocks(insns, forms)[0].insns
-    needs = lambda i: i != 6  # noqa: E731
-    groups = entry_groups(insns, forms, block, needs, frame=512)
+    needs = frozenset({3, 5, 8, 9})
+    groups = plan_of(text, 512, needs)[0]
     assert sorted((g.members, g.low, g.high) for g in groups) == [((3, 5), 8292, 8294), ((8, 9), 0, 16)]
-    assert [g.members for g in entry_groups(insns, forms, block, needs)] == [(3, 5)]  # no private frame
+    assert [g.members for g in plan_of(text, 0, needs)[0]] == [(3, 5)]  # no private frame
+
+
+CHAIN = """
+    r0 = 0
+    r7 = 0
+loop:
+    r2 = *(u8 *)(r1 + 0)
+    if r2 > 200 goto next
+    r2 += r1
+    r3 = *(u8 *)(r2 + 0)
+    if r3 > 100 goto other
+    r4 = *(u8 *)(r2 + 1)
+    goto join
+other:
+    r4 = *(u8 *)(r2 + 2)
+join:
+    r5 = *(u8 *)(r2 + 3)
+    r0 += r5
+    r0 += r4
+next:
+    r7 += 1
+    if r7 < 20 goto loop
+    exit
+"""
+
+
+def test_a_block_tests_for_the_blocks_only_it_leads_to() -> None:
+    """Instruction 5's block leads alone to both arms (7, 9), not to the join (10): one test at
+    its entry covers 5, 7 and 9 (in terms of r1 and r2 there); the head's block cannot (r2 is
+    loaded in it), and the join's lone access keeps its check."""
+    plan = plan_of(CHAIN)
+    assert {b: [(g.members, g.low, g.high) for g in groups] for b, groups in plan.items()} == {4: [((5, 7, 9), 0, 3)]}
+
+
+@pytest.mark.parametrize("offset, arm", [(46, 0), (47, 0), (48, 0), (48, 200), (210, 0)])
+def test_a_failed_test_for_a_chain_goes_on_checked_where_the_interpreter_faults(offset: int, arm: int) -> None:
+    """The 50-byte region ends inside the range the test at 5 covers (offset 47 on): the fast
+    copy goes on in the checked one, which faults at the join's access or in the arm the byte
+    at the offset chooses."""
+    data = bytearray((k * 13) % 97 for k in range(50))
+    data[0] = offset
+    if offset < 50:
+        data[offset] = arm
+    assert "\nv2:" in lower(assemble(CHAIN), validate(assemble(CHAIN)))
+    result, _, _ = agree(CHAIN, bytes(data))
+    fault = {46: None, 47: 10, 48: 10 if arm <= 100 else 9, 210: None}[offset]
+    assert result == ("MemoryAccessError", fault) if fault is not None else isinstance(result, int)
 
 
 HEADER = """
