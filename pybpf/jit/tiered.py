@@ -31,7 +31,7 @@ because the first run is always interpreted.
   full LLVM -O2 compile running natively (sampled every :data:`SAMPLE_EVERY` runs), it is
   recompiled at level 3 in the background and swapped in between two runs when ready.  Loops
   that LLVM's loop passes can restructure run up to several times faster there; other programs
-  run slower (the packet parser of ``bench/run_all.py`` takes 1.7x as long), so the upgrade is
+  can run slower, so the upgrade is
   on trial (:class:`Trial`): the old and the new code run in turns until both have been timed
   long enough, and the upgrade is undone (``upgrade_rejected``) unless it is faster.
 
