@@ -25,6 +25,8 @@ from pybpf.jit.lower import basic_blocks, checkpoints, lower, reachable
 from pybpf.vm.interpreter import Interpreter
 from pybpf.vm.memory import Region
 
+from .agreement import agree, outcome
+
 CONDITIONS = {"!=": 1, "<": 1, "<=": 1, "s<": 1, "s<=": 1, ">": -1, ">=": -1, "s>": -1, "s>=": -1}
 SWAP = {"!=": "!=", "<": ">", "<=": ">=", "s<": "s>", "s<=": "s>=", ">": "<", ">=": "<=", "s>": "s<", "s>=": "s<="}
 NEGATE = {"!=": "==", "<": ">=", "<=": ">", "s<": "s>=", "s<=": "s>", ">": "<=", ">=": "<", "s>": "s<=", "s>=": "s<"}
@@ -60,23 +62,6 @@ def loop_program(
         text = [*head, "goto loop", "latch:", *body[-2:], f"if r2 {NEGATE[cond]} r3 goto out", "loop:"]
         text += [*body[:-2], "goto latch"]
     return "\n".join([*text, "out:", "exit"]) + "\n"
-
-
-def outcome(engine: type[Interpreter], text: str, data: bytes, budget: int, writable: bool) -> tuple[object, ...]:
-    vm = engine(assemble(text), budget=budget)
-    region = vm.memory.add(Region("data", bytearray(data), writable=writable))
-    try:
-        result: object = vm.run(region)
-    except VMError as exc:
-        result = (type(exc).__name__, exc.pc)
-    return result, vm.instructions_executed, bytes(region.buf)
-
-
-def agree(text: str, data: bytes, budget: int = 10**9, writable: bool = True) -> tuple[object, ...]:
-    expected = outcome(Interpreter, text, data, budget, writable)
-    got = outcome(JitEngine, text, data, budget, writable)
-    assert got == expected
-    return got
 
 
 def versioned(text: str) -> dict[int, object]:

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pybpf.errors import VMError
 from pybpf.isa.assembler import assemble
 from pybpf.isa.instruction import validate
 from pybpf.jit import JitEngine
@@ -23,24 +22,9 @@ from pybpf.jit.lower import SharedCheck, basic_blocks, checked_stretches, entry_
 from pybpf.vm.interpreter import Interpreter
 from pybpf.vm.memory import Region
 
+from .agreement import agree
+
 WIDTHS = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}
-
-
-def outcome(engine: type[Interpreter], text: str, data: bytes, writable: bool) -> tuple[object, ...]:
-    vm = engine(assemble(text), budget=100_000)
-    region = vm.memory.add(Region("data", bytearray(data), writable=writable))
-    try:
-        result: object = vm.run(region)
-    except VMError as exc:
-        result = (type(exc).__name__, exc.pc)
-    return result, vm.instructions_executed, bytes(region.buf)
-
-
-def agree(text: str, data: bytes, writable: bool = True) -> tuple[object, ...]:
-    expected = outcome(Interpreter, text, data, writable)
-    got = outcome(JitEngine, text, data, writable)
-    assert got == expected
-    return got
 
 
 def groups_of(text: str) -> list[tuple[int, ...]]:
@@ -204,7 +188,7 @@ def test_a_block_crossing_the_region_end_faults_at_the_first_access_outside(size
     it ran."""
     text = HEADER.format(a=0, b=6, c=12, d=16, e=20)
     data = bytes(range(1, size + 1))
-    result, _, memory = agree(text, data, writable)
+    result, _, memory = agree(text, data, writable=writable)
     fault = 3 if not writable else {24: None, 23: None, 20: 7, 13: 6, 11: 4, 8: 4}[size]
     if fault is None:
         assert isinstance(result, int) and memory != data
@@ -337,4 +321,4 @@ def blocks_of_accesses(draw: st.DrawFn) -> tuple[str, bytes, bool]:
 @given(blocks_of_accesses())
 def test_random_blocks_of_accesses_agree(case: tuple[str, bytes, bool]) -> None:
     text, data, writable = case
-    agree(text, data, writable)
+    agree(text, data, writable=writable)
