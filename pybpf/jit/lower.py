@@ -328,7 +328,7 @@ _MAX_SHARED_RANGE = 256  # accesses further apart get tests of their own (a rang
 
 @dataclass
 class SharedCheck:
-    """Accesses of one block that one range test covers (see "Memory checks")."""
+    """Accesses that one range test covers (see "Memory checks")."""
 
     base: Affine  # what every member addresses from (a register, or a form of block-entry values)
     low: int  # the range, as offsets from that base
@@ -1275,10 +1275,10 @@ class _Function:
         self.open(join)
 
     def range_test(self, group: SharedCheck) -> tuple[str, str]:
-        """Whether ``[base + low, base + high)`` lies in the cached region (no lookup on a miss:
-        the members then check themselves).  A range of at most 8 bytes is tested like the
-        smallest access size that holds it; a longer one at both ends, which cannot wrap because
-        a region's span is far below 2**63."""
+        """Whether ``[base + low, base + high)`` lies in the cached region, and where it starts
+        (for the lookup :meth:`all_in_range` makes on a miss).  A range of at most 8 bytes is
+        tested like the smallest access size that holds it; a longer one at both ends, which
+        cannot wrap because a region's span is far below 2**63."""
         cache = abi.WCACHE if group.write else abi.RCACHE
         length = group.high - group.low
         start = self.affine(group.base.plus(Affine.constant(group.low)))
