@@ -148,14 +148,19 @@ def _finish(
     return partial
 
 
+def mean_duration(spent_ns: int, repeat: int) -> int:
+    """What ``bpf_test_timer`` reports: the time of all repeats divided by their number, at most
+    U32_MAX."""
+    return min(spent_ns // repeat, U32_MAX)
+
+
 def _timed(run: Any, repeat: int) -> tuple[int, int]:
-    """Run ``repeat`` times; (last retval, mean ns clamped to u32) as ``bpf_test_timer`` reports."""
+    """Run ``repeat`` times; (last retval, :func:`mean_duration`)."""
     retval = 0
     start = time.perf_counter_ns()
     for _ in range(repeat):
         retval = run()
-    spent = time.perf_counter_ns() - start
-    return retval, min(spent // repeat, U32_MAX)
+    return retval, mean_duration(time.perf_counter_ns() - start, repeat)
 
 
 def test_run(
