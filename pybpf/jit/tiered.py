@@ -266,42 +266,49 @@ class TieredEngine(NativeMachine):
         dominated by helper calls, whose Python <-> native crossings cost more than the
         instructions they replace), the engine goes back to interpreting for good.  ``items``:
         the number of runs of a batch (0 for a single run)."""
-        batch = items > 0
-        if self._trial is not None:
-            return self._trial_run(self._trial, native_run, items)
+        trial = self._trial
+        if trial is not None:
+            side = 1 if self.runner is trial.codes[1] else 0
+            return self._native_call(native_run, lambda ns: self._trial_record(trial, side, ns, items))
         if not self.on_probation:
             self._ticks += 1
-            if self._ticks % SAMPLE_EVERY:
+            if self._ticks % SAMPLE_EVERY:  # the common case, inline: no clock, no extra call
                 self._native = True
                 try:
                     return native_run()
                 finally:
                     self._native = False
-            t0 = time.perf_counter_ns()
-            self._native = True
-            try:
-                return native_run()
-            finally:
-                self._native = False
-                self.native_total_ns += (time.perf_counter_ns() - t0) * SAMPLE_EVERY
-                if self.native_total_ns >= self._upgrade_ns and self._compiling is None:
-                    self._upgrade_ns = NEVER
-                    self._tier_up(OPTIMISED_LEVEL)
+            return self._native_call(native_run, self._sampled)
+        return self._native_call(native_run, lambda ns: self._probation_record(ns, items > 0))
+
+    def _native_call(self, native_run: Callable[[], T], timed: Callable[[int], None]) -> T:
+        """A timed native run (helpers' callbacks then stay native); ``timed`` gets the elapsed
+        ns, also when the run raised."""
         t0 = time.perf_counter_ns()
         self._native = True
         try:
             return native_run()
         finally:
             self._native = False
-            elapsed = time.perf_counter_ns() - t0
-            self.native_total_ns += elapsed
-            self._native_runs += 1
-            if self._native_runs > 1 and not batch:  # the first run sets up tables; batches count no insns here
-                self.native_ns += elapsed
-                self.native_insns += self.instructions_executed
-                self._slowest_ns = max(self._slowest_ns, elapsed)
-                if self.native_ns - self._slowest_ns >= PROBATION_NS and self._native_runs > PROBATION_RUNS:
-                    self._judge()
+            timed(time.perf_counter_ns() - t0)
+
+    def _sampled(self, elapsed: int) -> None:
+        """Every SAMPLE_EVERY-th run after probation: the estimate of native time, which starts
+        the level-3 upgrade once it reaches its threshold."""
+        self.native_total_ns += elapsed * SAMPLE_EVERY
+        if self.native_total_ns >= self._upgrade_ns and self._compiling is None:
+            self._upgrade_ns = NEVER
+            self._tier_up(OPTIMISED_LEVEL)
+
+    def _probation_record(self, elapsed: int, batch: bool) -> None:
+        self.native_total_ns += elapsed
+        self._native_runs += 1
+        if self._native_runs > 1 and not batch:  # the first run sets up tables; batches count no insns here
+            self.native_ns += elapsed
+            self.native_insns += self.instructions_executed
+            self._slowest_ns = max(self._slowest_ns, elapsed)
+            if self.native_ns - self._slowest_ns >= PROBATION_NS and self._native_runs > PROBATION_RUNS:
+                self._judge()
 
     def _judge(self) -> None:
         self.on_probation = False
@@ -318,27 +325,19 @@ class TieredEngine(NativeMachine):
             self.tier_threshold_ns = NEVER
             _rejected.add(self._program_key())
 
-    def _trial_run(self, trial: Trial, native_run: Callable[[], T], items: int) -> T:
+    def _trial_record(self, trial: Trial, side: int, elapsed: int, items: int) -> None:
         """One run during an upgrade's trial: the two codes take turns, so both are timed over
         the same stretch of time (this machine's speed can drift by 2x within seconds, which
         made a comparison with earlier samples keep a slower upgrade)."""
-        side = 1 if self.runner is trial.codes[1] else 0
-        t0 = time.perf_counter_ns()
-        self._native = True
-        try:
-            return native_run()
-        finally:
-            self._native = False
-            elapsed = time.perf_counter_ns() - t0
-            self.native_total_ns += elapsed
-            verdict = trial.record(side, elapsed, items or self.instructions_executed, batch=items > 0)
-            if verdict is None:
-                self.runner = trial.codes[1 - side]
-            else:
-                self._trial = None
-                self.runner = trial.codes[1 if verdict else 0]
-                if not verdict:
-                    self.optimised_times, self.upgrade_rejected = None, True
+        self.native_total_ns += elapsed
+        verdict = trial.record(side, elapsed, items or self.instructions_executed, batch=items > 0)
+        if verdict is None:
+            self.runner = trial.codes[1 - side]
+        else:
+            self._trial = None
+            self.runner = trial.codes[1 if verdict else 0]
+            if not verdict:
+                self.optimised_times, self.upgrade_rejected = None, True
 
     def _program_key(self) -> str:
         if self._key is None:
