@@ -55,7 +55,7 @@ _GROUP_GAP = 4096  # accesses further apart than this get ranges of their own
 _MAX_STEP = 1 << 32
 
 _ALLOWED = frozenset({Kind.ALU, Kind.END, Kind.JUMP, Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG})
-_ACCESSES = frozenset({Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG})
+ACCESSES = frozenset({Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG})
 _COMPARES = frozenset({"jeq", "jne", "jgt", "jge", "jlt", "jle", "jsgt", "jsge", "jslt", "jsle"})
 _SWAPPED = {
     "jeq": "jeq",
@@ -158,6 +158,12 @@ class CountedLoop:
     equal: tuple[tuple[int, int], ...] = ()  # (frame slot, register) the guard checks are equal
 
 
+def plain(form: Form) -> bool:
+    """No call, atomic or relocation: what a versioned loop may contain, and what a shared range
+    test (:mod:`pybpf.jit.lower`) may look past, since nothing in it can change the regions."""
+    return form.kind in _ALLOWED or (form.kind is Kind.LDDW and form.op == "imm64")
+
+
 def _signed64(value: int) -> int:
     return value - (1 << 64) if value & (1 << 63) else value
 
@@ -238,7 +244,7 @@ def _analyse(
             return None  # an inner checkpoint (loop or call) or a side entry
         for i in blocks[b].insns:
             form = forms[i]
-            if form.kind not in _ALLOWED and not (form.kind is Kind.LDDW and form.op == "imm64"):
+            if not plain(form):
                 return None
     last = blocks[latch].insns[-1]
     jump, jform = insns[last], forms[last]
@@ -416,7 +422,7 @@ def execute(
     """Instruction ``i``'s effect on the symbolic registers and frame slots (and the address of
     an access).  Also what :func:`pybpf.jit.lower.entry_groups` runs over a block."""
     insn, kind = insns[i], form.kind
-    if kind in _ACCESSES:
+    if kind in ACCESSES:
         load = kind in (Kind.LOAD, Kind.LOADSX)
         base = _value(state, insn.src if load else insn.dst)
         address = None if base is None else base.plus(Affine.constant(insn.off))

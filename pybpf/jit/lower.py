@@ -129,7 +129,19 @@ from pybpf.isa.instruction import Instruction, branch_target, is_function_addres
 from pybpf.isa.opcodes import Form, Kind
 from pybpf.jit import abi
 from pybpf.jit.compiler import JitError
-from pybpf.jit.loops import MASK, MIN_TRIPS, SLOT_BASE, Affine, CountedLoop, Span, counted_loops, execute, slot_offset
+from pybpf.jit.loops import (
+    ACCESSES,
+    MASK,
+    MIN_TRIPS,
+    SLOT_BASE,
+    Affine,
+    CountedLoop,
+    Span,
+    counted_loops,
+    execute,
+    plain,
+    slot_offset,
+)
 from pybpf.jit.maps import NATIVE_HELPERS
 from pybpf.vm.codegen import block_leaders, function_entries, instruction_starts
 
@@ -320,9 +332,7 @@ def skip_arms(
 
 
 _MEMORY = frozenset({Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG, Kind.ATOMIC})
-_PLAIN_ACCESSES = frozenset({Kind.LOAD, Kind.LOADSX, Kind.STORE_IMM, Kind.STORE_REG})
 _WRITE_DST = frozenset({Kind.ALU, Kind.END, Kind.LDDW, Kind.LOAD, Kind.LOADSX})
-_PURE = frozenset({Kind.ALU, Kind.END, Kind.JUMP})  # no memory, no call
 _MAX_SHARED_RANGE = 256  # accesses further apart get tests of their own (a range across regions fails)
 
 
@@ -371,11 +381,11 @@ def shared_groups(
     open_groups: dict[tuple[int, bool], list[Member]] = {}
     for i in block:
         insn, form = insns[i], forms[i]
-        if form.kind in _PLAIN_ACCESSES:
+        if form.kind in ACCESSES:
             load = form.kind in (Kind.LOAD, Kind.LOADSX)
             if needs_check(i):
                 open_groups.setdefault((insn.src if load else insn.dst, not load), []).append((insn.off, form.width, i))
-        elif form.kind not in _PURE and not _is_imm64(form):
+        elif not plain(form):
             runs.extend(open_groups.items())  # a call, an atomic, a relocation: start afresh
             open_groups.clear()
             continue
@@ -437,7 +447,7 @@ def entry_plan(
     def walk(b: int, state: dict[int, Affine | None], addresses: dict[int, tuple[Affine | None, int, bool]]) -> None:
         for i in blocks[b].insns:
             form = forms[i]
-            if form.kind not in _PLAIN_ACCESSES and form.kind not in _PURE and not _is_imm64(form):
+            if not plain(form):
                 return  # a call or an atomic: what follows may see other regions
             execute(insns, i, form, state, addresses, frame)
         for child in children[b]:
@@ -449,8 +459,7 @@ def entry_plan(
         runs: dict[tuple[Affine, bool], list[tuple[int, int, int]]] = {}
         for i, (address, size, write) in addresses.items():
             if address is not None and i not in covered and needs_check(i):
-                offset = address.const - (1 << 64) if address.const >> 63 else address.const
-                runs.setdefault((Affine(address.terms, 0), write), []).append((offset, size, i))
+                runs.setdefault((Affine(address.terms, 0), write), []).append((_signed(address.const, 64), size, i))
         own = set(blocks[b].insns)
         groups = [g for g in _split([(k, w, m) for (k, w), m in runs.items()]) if own.intersection(g.members)]
         if groups:
@@ -463,10 +472,6 @@ def entry_plan(
         if b == head or preds[b] != 1:
             plan_from(b)
     return plan
-
-
-def _is_imm64(form: Form) -> bool:
-    return form.kind is Kind.LDDW and form.op == "imm64"
 
 
 def checked_stretches(
@@ -1734,7 +1739,7 @@ class Lowering:
         self.n = len(self.insns)
         self.options = options or LoweringOptions()
         self.blocks = basic_blocks(self.insns, self.forms)
-        self.plain_accesses = frozenset(i for i, f in enumerate(self.forms) if f.kind in _PLAIN_ACCESSES)
+        self.plain_accesses = frozenset(i for i, f in enumerate(self.forms) if f.kind in ACCESSES)
         self.entries = sorted(function_entries(self.insns, self.forms))
         self.reloc_index = {i: k for k, i in enumerate(relocation_sites(self.insns, self.forms))}
         self.site_index = {i: k for k, i in enumerate(lookup_sites(self.insns, self.forms))}
