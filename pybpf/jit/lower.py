@@ -779,9 +779,7 @@ class _Function:
             self.guard(loop)
             self.variant = head
             if self.fast_checks:
-                self.plan = entry_plan(
-                    p.insns, p.forms, p.blocks, loop.body, head, self.needs_check, self.frame if self.promoted else 0
-                )
+                self.plan = entry_plan(p.insns, p.forms, p.blocks, loop.body, head, self.needs_check, frame)
                 self.unchecked = frozenset(i for groups in self.plan.values() for g in groups for i in g.members)
             for leader in sorted(loop.body):
                 self.block(p.blocks[leader])
@@ -1097,8 +1095,10 @@ class _Function:
         if divisor == 0:
             return "0" if op in ("div", "sdiv") else a
         r = self.t()
-        if divisor == -1 and op in ("sdiv", "smod"):
-            self.emit(f"{r} = sub {ty} 0, {a}" if op == "sdiv" else f"{r} = and {ty} {a}, 0")
+        if divisor == -1 and op == "smod":
+            return "0"
+        if divisor == -1 and op == "sdiv":  # 0 - a: no INT_MIN / -1 overflow
+            self.emit(f"{r} = sub {ty} 0, {a}")
             return r
         llvm_op = {"div": "udiv", "mod": "urem", "sdiv": "sdiv", "smod": "srem"}[op]
         self.emit(f"{r} = {llvm_op} {ty} {a}, {divisor}")
