@@ -158,6 +158,11 @@ class CountedLoop:
     equal: tuple[tuple[int, int], ...] = ()  # (frame slot, register) the guard checks are equal
 
 
+def access_base(insn: Instruction, form: Form) -> int:
+    """The register a load, store or atomic addresses memory from."""
+    return insn.src if form.kind in (Kind.LOAD, Kind.LOADSX) else insn.dst
+
+
 def plain(form: Form) -> bool:
     """No call, atomic or relocation: what a versioned loop may contain, and what a shared range
     test (:mod:`pybpf.jit.lower`) may look past, since nothing in it can change the regions."""
@@ -420,11 +425,11 @@ def execute(
     frame: int,
 ) -> None:
     """Instruction ``i``'s effect on the symbolic registers and frame slots (and the address of
-    an access).  Also what :func:`pybpf.jit.lower.entry_groups` runs over a block."""
+    an access).  Also what :func:`pybpf.jit.lower.entry_plan` runs over blocks."""
     insn, kind = insns[i], form.kind
     if kind in ACCESSES:
         load = kind in (Kind.LOAD, Kind.LOADSX)
-        base = _value(state, insn.src if load else insn.dst)
+        base = _value(state, access_base(insn, form))
         address = None if base is None else base.plus(Affine.constant(insn.off))
         addresses[i] = (address, form.width, not load)
         offset = _frame_offset(base, insn.off, frame)

@@ -137,6 +137,7 @@ from pybpf.jit.loops import (
     Affine,
     CountedLoop,
     Span,
+    access_base,
     counted_loops,
     execute,
     plain,
@@ -384,7 +385,7 @@ def shared_groups(
         if form.kind in ACCESSES:
             load = form.kind in (Kind.LOAD, Kind.LOADSX)
             if needs_check(i):
-                open_groups.setdefault((insn.src if load else insn.dst, not load), []).append((insn.off, form.width, i))
+                open_groups.setdefault((access_base(insn, form), not load), []).append((insn.off, form.width, i))
         elif not plain(form):
             runs.extend(open_groups.items())  # a call, an atomic, a relocation: start afresh
             open_groups.clear()
@@ -517,7 +518,7 @@ def frame_use(
             return None
         if kind not in _MEMORY:
             continue
-        base = insn.src if kind in (Kind.LOAD, Kind.LOADSX) else insn.dst
+        base = access_base(insn, form)
         off, size = insn.off, form.width
         if base != FRAME_POINTER or not (-frame <= off and off + size <= 0):
             continue
@@ -1188,7 +1189,7 @@ class _Function:
         insn, form = self.p.insns[i], self.p.forms[i]
         if form.kind not in _MEMORY:
             return False
-        base = insn.src if form.kind in (Kind.LOAD, Kind.LOADSX) else insn.dst
+        base = access_base(insn, form)
         return self.proven(i, base, insn.off, form.width)
 
     def check(self, addr: str, size: int, write: bool, pc: int) -> None:
@@ -1219,7 +1220,7 @@ class _Function:
     def needs_check(self, i: int) -> bool:
         """Access ``i`` (a plain load or store) is checked at run time."""
         insn, form = self.p.insns[i], self.p.forms[i]
-        base = insn.src if form.kind in (Kind.LOAD, Kind.LOADSX) else insn.dst
+        base = access_base(insn, form)
         return not self.in_frame(base, insn.off, form.width) and not self.proven(i, base, insn.off, form.width)
 
     def entry_test(self, block: Block) -> None:
