@@ -31,9 +31,9 @@ because the first run is always interpreted.
   full LLVM -O2 compile running natively (sampled every :data:`SAMPLE_EVERY` runs), it is
   recompiled at level 3 in the background and swapped in between two runs when ready.  Loops
   that LLVM's loop passes can restructure run up to several times faster there; other programs
-  can run slower, so the upgrade is
-  on trial (:class:`Trial`): the old and the new code run in turns until both have been timed
-  long enough, and the upgrade is undone (``upgrade_rejected``) unless it is faster.
+  can run slower, so the upgrade is on trial (:class:`Trial`): the old and the new code run in
+  turns until both have been timed long enough, and the upgrade is undone
+  (``upgrade_rejected``) unless it is faster.
 
 A run is never migrated mid-way: a long first run stays interpreted to its end (it may have
 touched memory and called helpers, so it cannot be restarted).  Compiling never lengthens a run
