@@ -535,7 +535,3 @@ def _close_storage(storage: Storage) -> None:
 
 def hexbytes(data: bytes) -> str:
     return data.hex(" ") if data else "-"
-
-
-def percpu_text(values: list[bytes]) -> str:
-    return "  ".join(f"cpu{i}: {hexbytes(v)}" for i, v in enumerate(values))
