@@ -2,9 +2,10 @@
 
 A map created from an object with BTF carries a :class:`~pybpf.maps.base.ValueFormat` for its
 keys and values (``spec.key_btf`` / ``spec.value_btf``).  :class:`MapEntry` pairs one raw entry
-with those formats so that every place that shows maps -- the capture-run summary, its JSON,
-``pybpf run OBJ.o``, ``pybpf map dump`` -- shows the same thing: ``1  {packets: 80, bytes: 6675}``
-where there is BTF, hex where there is none.
+with those formats for the capture-run summary, its JSON and ``pybpf run OBJ.o``: ``1  {packets:
+80, bytes: 6675}`` where there is BTF, hex where there is none.  ``pybpf map dump`` decodes
+through the same formats (:meth:`~pybpf.maps.base.BpfMap.value_text`) inside bpftool's table
+style, spaced hex and per-CPU columns.
 """
 
 from __future__ import annotations
