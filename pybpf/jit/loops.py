@@ -48,8 +48,8 @@ from typing import Protocol
 
 from pybpf.isa.instruction import Instruction, lddw_value
 from pybpf.isa.opcodes import Form, Kind
+from pybpf.isa.semantics import M64, signed64
 
-MASK = (1 << 64) - 1
 MIN_TRIPS = 16  # per probed range: fewer iterations do not pay for the guard's probes (~10-30 ns each)
 _GROUP_GAP = 4096  # accesses further apart than this get ranges of their own
 _MAX_STEP = 1 << 32
@@ -108,17 +108,17 @@ class Affine:
 
     @staticmethod
     def constant(value: int) -> Affine:
-        return Affine((), value & MASK)
+        return Affine((), value & M64)
 
     def plus(self, other: Affine, sign: int = 1) -> Affine:
         terms = dict(self.terms)
         for r, c in other.terms:
-            terms[r] = (terms.get(r, 0) + sign * c) & MASK
-        return Affine(tuple(sorted((r, c) for r, c in terms.items() if c)), (self.const + sign * other.const) & MASK)
+            terms[r] = (terms.get(r, 0) + sign * c) & M64
+        return Affine(tuple(sorted((r, c) for r, c in terms.items() if c)), (self.const + sign * other.const) & M64)
 
     def times(self, factor: int) -> Affine:
-        terms = tuple((r, (c * factor) & MASK) for r, c in self.terms if (c * factor) & MASK)
-        return Affine(terms, (self.const * factor) & MASK)
+        terms = tuple((r, (c * factor) & M64) for r, c in self.terms if (c * factor) & M64)
+        return Affine(terms, (self.const * factor) & M64)
 
     def step(self, steps: dict[int, int]) -> int | None:
         """Change per iteration (mod 2**64), or None when a term's register does not step."""
@@ -128,7 +128,7 @@ class Affine:
             if s is None:
                 return None
             total += c * s
-        return total & MASK
+        return total & M64
 
 
 @dataclass(frozen=True)
@@ -167,10 +167,6 @@ def plain(form: Form) -> bool:
     """No call, atomic or relocation: what a versioned loop may contain, and what a shared range
     test (:mod:`pybpf.jit.lower`) may look past, since nothing in it can change the regions."""
     return form.kind in _ALLOWED or (form.kind is Kind.LDDW and form.op == "imm64")
-
-
-def _signed64(value: int) -> int:
-    return value - (1 << 64) if value & (1 << 63) else value
 
 
 def counted_loops(
@@ -300,9 +296,9 @@ def _analyse(
     if ls is None or rs is None:
         return None
     condition = jform.op
-    if rs == 0 and ls in (1, MASK):
+    if rs == 0 and ls in (1, M64):
         counter, bound, cstep = left, right, 1 if ls == 1 else -1
-    elif ls == 0 and rs in (1, MASK):
+    elif ls == 0 and rs in (1, M64):
         counter, bound, cstep = right, left, 1 if rs == 1 else -1
         condition = _SWAPPED[condition]
     else:
@@ -412,7 +408,7 @@ def _frame_offset(base: Affine | None, off: int, frame: int) -> int | None:
     """The r10-relative offset of an access to a private frame, or None."""
     if not frame or base is None or base.terms != ((10, 1),):
         return None
-    offset = _signed64(base.const) + off
+    offset = signed64(base.const) + off
     return offset if -frame <= offset < 0 else None
 
 
@@ -482,10 +478,10 @@ def _spans(
         step = address.step(steps)
         if step is None:
             continue
-        step = _signed64(step)
+        step = signed64(step)
         if abs(step) > _MAX_STEP:
             continue
-        offset = _signed64(address.const)
+        offset = signed64(address.const)
         key = (Affine(address.terms, 0), step, write)
         groups.setdefault(key, []).append((offset, size, i))
     spans: dict[Span, list[int]] = {}

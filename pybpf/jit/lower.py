@@ -127,11 +127,11 @@ from dataclasses import dataclass
 from pybpf.isa import semantics
 from pybpf.isa.instruction import Instruction, branch_target, is_function_address, lddw_value
 from pybpf.isa.opcodes import Form, Kind
+from pybpf.isa.semantics import M64
 from pybpf.jit import abi
 from pybpf.jit.compiler import JitError
 from pybpf.jit.loops import (
     ACCESSES,
-    MASK,
     MIN_TRIPS,
     SLOT_BASE,
     Affine,
@@ -964,7 +964,7 @@ class _Function:
             lo, end = self.t(), first
             self.emit(f"{lo} = sub i128 {first}, {reach}")
         self.emit(f"{hi} = add i128 {end}, {span.high - span.low}")
-        self.emit(f"{above} = icmp ugt i128 {hi}, {MASK}")
+        self.emit(f"{above} = icmp ugt i128 {hi}, {M64}")
         outside = above
         if span.step < 0:
             below = self.t()

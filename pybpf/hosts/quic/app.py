@@ -21,15 +21,15 @@ from collections.abc import Mapping
 
 from pybpf.errors import PybpfError
 from pybpf.hosts.quic.plugin_host import EbpfDispatcher
+from pybpf.isa.semantics import M64
 
 ROUNDROBIN_ID = "org.pybpf.quic.roundrobin"
 PRIORITY_ID = "org.pybpf.quic.priority"
 U64 = struct.Struct("<Q")
-_M64 = (1 << 64) - 1
 
 
 def _u64(value: int, what: str) -> bytes:
-    if not 0 <= value <= _M64:
+    if not 0 <= value <= M64:
         raise PybpfError(f"{what} must be an unsigned 64-bit integer, got {value}")
     return U64.pack(value)
 
