@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from pybpf.errors import PybpfError
 from pybpf.hosts.quic.plugin_host import EbpfDispatcher
-from pybpf.hosts.quic.plugins.frames import ECHO, MAX_PAYLOAD, MESSAGE
+from pybpf.hosts.quic.plugins.frames import ECHO, MAX_PAYLOAD, MESSAGE, check_payload
 from pybpf.plugins import PluginInstance
 
 MESSAGE_ID = "org.pybpf.quic.message"
@@ -61,8 +61,7 @@ class MessageStats:
 
 def encode_record(kind: int, payload: bytes) -> bytes:
     """One ``struct message`` as the maps hold it."""
-    if len(payload) > MAX_PAYLOAD:
-        raise PybpfError(f"a message payload is at most {MAX_PAYLOAD} bytes, got {len(payload)}")
+    check_payload(payload)
     data = bytes(PAYLOAD_OFFSET) + payload
     return _RECORD_HEAD.pack(kind, len(payload)) + data + bytes(DATA_SIZE - len(data))
 

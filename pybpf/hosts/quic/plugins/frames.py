@@ -50,7 +50,8 @@ def decode(data: bytes) -> tuple[int, bytes, int] | None:
     return kind, payload, buf.tell()
 
 
-def _check_payload(payload: bytes) -> None:
+def check_payload(payload: bytes) -> None:
+    """Refuse a payload longer than :data:`MAX_PAYLOAD` (shared by both implementations)."""
     if len(payload) > MAX_PAYLOAD:
         raise PybpfError(f"a message payload is at most {MAX_PAYLOAD} bytes, got {len(payload)}")
 
@@ -64,7 +65,7 @@ class MessageExtension(PythonPlugin):
 
     def __init__(self, messages: list[bytes] | None = None) -> None:
         for message in messages or []:
-            _check_payload(message)
+            check_payload(message)
         self.outbox: list[tuple[int, bytes]] = [(MESSAGE, m) for m in messages or []]
         self.in_flight: dict[int, tuple[int, bytes]] = {}
         self.next_token = 1
@@ -75,7 +76,7 @@ class MessageExtension(PythonPlugin):
         self.frames_lost = 0
 
     def send(self, message: bytes) -> None:
-        _check_payload(message)
+        check_payload(message)
         self._queue(MESSAGE, message)
 
     def _queue(self, kind: int, payload: bytes) -> None:
