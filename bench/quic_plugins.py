@@ -54,6 +54,7 @@ def main() -> None:
     share, extra = divmod(size, args.streams)
     sizes = [share + (1 if i < extra else 0) for i in range(args.streams)]
     payloads = [f"message {i:04d} ".encode() * 4 for i in range(args.messages)]
+    last_first = {4 * i: args.streams - 1 - i for i in range(args.streams)}  # priorities: last opened first
     engine = args.engine
 
     def ebpf(*names: str) -> EbpfDispatcher:
@@ -72,14 +73,14 @@ def main() -> None:
 
     def priority(*extra: str) -> Setup:
         setup = Setup(ebpf(*extra, "priority"), streams=True)
-        set_priorities(setup.client, {4 * i: args.streams - 1 - i for i in range(args.streams)})  # last opened first
+        set_priorities(setup.client, last_first)
         return setup
 
     def message(*extra: str) -> Setup:
         client, server = ebpf(*extra, "message"), ebpf("message")
         setup = Setup(client, server, streams=bool(extra), channels=(MessageChannel(client), MessageChannel(server)))
         if "priority" in extra:
-            set_priorities(client, {4 * i: args.streams - 1 - i for i in range(args.streams)})
+            set_priorities(client, last_first)
         return setup
 
     runs: list[tuple[str, Callable[[], Setup]]] = [
