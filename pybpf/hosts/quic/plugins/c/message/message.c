@@ -163,6 +163,26 @@ static __always_inline void write_header(struct message *m, __u32 kind)
 	}
 }
 
+/* Copy the record src into a free send slot as a frame of this kind and queue it: 1 when
+ * queued, 0 when no slot is free. */
+static __always_inline int queue_copy(struct stats *st, struct message *src, __u32 kind)
+{
+	struct message *m;
+	__s64 got = slot_alloc();
+	__u32 idx;
+
+	if (got < 0)
+		return 0;
+	idx = (__u32)got;
+	bpf_map_update_elem(&slots, &idx, src, 0);
+	m = bpf_map_lookup_elem(&slots, &idx);
+	if (!m)
+		return 0;
+	write_header(m, kind);
+	enqueue(st, idx);
+	return 1;
+}
+
 /* A QUIC varint at p (8 readable bytes): its value in *value, its width (1, 2, 4 or 8) returned. */
 static __always_inline __u32 varint(const __u8 *p, __u64 *value)
 {
@@ -204,9 +224,8 @@ static __always_inline int take_one(struct stats *st)
 {
 	__u32 zero = 0;
 	__u64 *head = bpf_map_lookup_elem(&outbox_head, &zero);
-	struct message *entry, *m;
-	__u32 at, idx;
-	__s64 got;
+	struct message *entry;
+	__u32 at;
 
 	if (!head || st->outbox_taken >= *head)
 		return 0;
@@ -219,17 +238,9 @@ static __always_inline int take_one(struct stats *st)
 		st->rejected++;
 		return 1;
 	}
-	got = slot_alloc();
-	if (got < 0)
+	if (!queue_copy(st, entry, KIND_MESSAGE))
 		return 0;
-	idx = (__u32)got;
-	bpf_map_update_elem(&slots, &idx, entry, 0);
-	m = bpf_map_lookup_elem(&slots, &idx);
-	if (!m)
-		return 0;
-	write_header(m, KIND_MESSAGE);
 	st->outbox_taken++;
-	enqueue(st, idx);
 	return 1;
 }
 
@@ -359,11 +370,10 @@ SEC("plugin/process_frame")
 __u64 process_frame(void *ctx)
 {
 	struct stats *st = get_stats();
-	struct message *rec, *m;
+	struct message *rec;
 	__u64 kind, len;
 	__u32 header = frame_header(PQUIC_PROCESS_FRAME_IN_BODY, &kind, &len);
-	__u32 at, idx;
-	__s64 got;
+	__u32 at;
 
 	if (!st || !header || header > PAYLOAD_OFFSET)
 		return 0;
@@ -378,17 +388,7 @@ __u64 process_frame(void *ctx)
 	st->inbox_written++;
 	if (kind != KIND_MESSAGE)
 		return 0;
-	got = slot_alloc();
-	if (got < 0) {
+	if (!queue_copy(st, rec, KIND_ECHO))
 		st->echoes_dropped++;
-		return 0;
-	}
-	idx = (__u32)got;
-	bpf_map_update_elem(&slots, &idx, rec, 0);
-	m = bpf_map_lookup_elem(&slots, &idx);
-	if (!m)
-		return 0;
-	write_header(m, KIND_ECHO);
-	enqueue(st, idx);
 	return 0;
 }
